@@ -1,0 +1,93 @@
+/**
+ * The annotation names polling-reloader reads and writes. The defaults are Stakater Reloader's;
+ * each can be overridden by the flag of the same name as in Reloader.
+ */
+export interface AnnotationNames {
+  auto: string;
+  configmapAuto: string;
+  secretAuto: string;
+  configmapReload: string;
+  secretReload: string;
+  search: string;
+  match: string;
+  configmapExclude: string;
+  secretExclude: string;
+  ignore: string;
+  pausePeriod: string;
+  pausedAt: string;
+  rolloutStrategy: string;
+  lastReloadedFrom: string;
+  /** polling-reloader's own record of the keyed hashes a workload was rolled for. */
+  record: string;
+}
+
+export const defaultAnnotationNames: AnnotationNames = {
+  auto: 'reloader.stakater.com/auto',
+  configmapAuto: 'configmap.reloader.stakater.com/auto',
+  secretAuto: 'secret.reloader.stakater.com/auto',
+  configmapReload: 'configmap.reloader.stakater.com/reload',
+  secretReload: 'secret.reloader.stakater.com/reload',
+  search: 'reloader.stakater.com/search',
+  match: 'reloader.stakater.com/match',
+  configmapExclude: 'configmaps.exclude.reloader.stakater.com/reload',
+  secretExclude: 'secrets.exclude.reloader.stakater.com/reload',
+  ignore: 'reloader.stakater.com/ignore',
+  pausePeriod: 'deployment.reloader.stakater.com/pause-period',
+  pausedAt: 'deployment.reloader.stakater.com/paused-at',
+  rolloutStrategy: 'reloader.stakater.com/rollout-strategy',
+  lastReloadedFrom: 'reloader.stakater.com/last-reloaded-from',
+  record: 'polling-reloader.io/reloaded-hashes',
+};
+
+/** The outcome of reading one annotation: its value, or why it is ignored. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+/** `"true"` or `"false"`, case-insensitive, as Reloader accepts them. */
+export function parseBoolean(raw: string): Parsed<boolean> {
+  const value = raw.trim().toLowerCase();
+  if (value === 'true') return { ok: true, value: true };
+  if (value === 'false') return { ok: true, value: false };
+  return { ok: false, problem: `"${raw}" is not a boolean (use "true" or "false")` };
+}
+
+/** A comma list with the blanks trimmed and empty entries dropped. */
+export function parseList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** A comma list of regular expressions, each anchored to match a whole name. */
+export function parsePatterns(raw: string): Parsed<RegExp[]> {
+  const patterns: RegExp[] = [];
+  for (const entry of parseList(raw)) {
+    try {
+      patterns.push(new RegExp(`^(?:${entry})$`));
+    } catch {
+      return { ok: false, problem: `"${entry}" is not a valid regular expression` };
+    }
+  }
+  return { ok: true, value: patterns };
+}
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go-style duration such as `30s`, `5m` or `1h30m`, in milliseconds; zero is refused. */
+export function parseDuration(raw: string): Parsed<number> {
+  const text = raw.trim();
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let total = 0;
+  let at = 0;
+  while (at < text.length) {
+    part.lastIndex = at;
+    const match = part.exec(text);
+    if (!match) break;
+    total += Number(match[1]) * (durationUnits[match[2] ?? ''] ?? 0);
+    at = part.lastIndex;
+  }
+  if (text.length === 0 || at !== text.length || total <= 0) {
+    return { ok: false, problem: `"${raw}" is not a duration (use for example 30s, 5m or 1h30m)` };
+  }
+  return { ok: true, value: total };
+}

@@ -1,0 +1,244 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  defaultAnnotationNames,
+  parseBoolean,
+  parseList,
+  type AnnotationNames,
+} from './annotations.js';
+import { workloadKinds, type WorkloadKind } from './model.js';
+import type { ReloadStrategy } from './patches.js';
+import type { PassOptions } from './pass.js';
+import type { SourceKind } from './references.js';
+
+/** Every flag can also come from `POLLING_RELOADER_<FLAG_IN_CAPITALS>`. */
+export const envPrefix = 'POLLING_RELOADER_';
+
+export function envName(flag: string): string {
+  return envPrefix + flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+}
+
+const bool = (raw: string): boolean => {
+  const parsed = parseBoolean(raw);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  return parsed.value;
+};
+
+function oneOf<T extends string>(allowed: readonly T[]): (raw: string) => T {
+  return (raw) => {
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    throw new InvalidArgumentError(`use one of: ${allowed.join(', ')}`);
+  };
+}
+
+/** Reloader's `key:value` selector syntax (`key:*` for "has key"), or a Kubernetes selector. */
+export function labelSelector(raw: string): string {
+  return parseList(raw)
+    .map((term) => {
+      if (/[=!]|\s(in|notin)\s/.test(term)) return term;
+      const [key, value] = term.split(':', 2);
+      if (!key) throw new InvalidArgumentError(`"${term}" is not a label selector`);
+      return value === undefined || value === '*' ? key : `${key}=${value}`;
+    })
+    .join(',');
+}
+
+const resourceNames: Record<string, SourceKind> = { configmaps: 'ConfigMap', secrets: 'Secret' };
+
+function resources(raw: string): SourceKind[] {
+  return parseList(raw).map((entry) => {
+    const kind = resourceNames[entry.toLowerCase()];
+    if (!kind) throw new InvalidArgumentError(`"${entry}" is not configMaps or secrets`);
+    return kind;
+  });
+}
+
+const workloadNames: Record<string, WorkloadKind> = {
+  deployments: 'Deployment',
+  statefulsets: 'StatefulSet',
+  daemonsets: 'DaemonSet',
+  cronjobs: 'CronJob',
+  jobs: 'Job',
+  rollouts: 'Rollout',
+};
+
+function workloadTypes(raw: string): WorkloadKind[] {
+  return parseList(raw).map((entry) => {
+    const kind = workloadNames[entry.toLowerCase()];
+    if (!kind) {
+      throw new InvalidArgumentError(
+        `"${entry}" is not one of ${Object.keys(workloadNames).join(', ')}`,
+      );
+    }
+    return kind;
+  });
+}
+
+/** The namespace the reloader runs in: its pod's, else `default`. */
+function ownNamespace(): string {
+  const file = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : 'default';
+}
+
+/** Annotation-name flags, as Reloader names them, and the field each overrides. */
+const annotationFlags: [string, keyof AnnotationNames][] = [
+  ['--auto-annotation', 'auto'],
+  ['--configmap-auto-annotation', 'configmapAuto'],
+  ['--secret-auto-annotation', 'secretAuto'],
+  ['--configmap-annotation', 'configmapReload'],
+  ['--secret-annotation', 'secretReload'],
+  ['--auto-search-annotation', 'search'],
+  ['--search-match-annotation', 'match'],
+  ['--configmap-exclude-annotation', 'configmapExclude'],
+  ['--secret-exclude-annotation', 'secretExclude'],
+  ['--ignore-annotation', 'ignore'],
+  ['--pause-deployment-annotation', 'pausePeriod'],
+  ['--pause-deployment-time-annotation', 'pausedAt'],
+];
+
+function flag(spec: string, description: string): Option {
+  const option = new Option(spec, description);
+  return option.env(envName(option.long ?? spec));
+}
+
+/** Adds every flag of `run` to a command. */
+export function addRunOptions(cmd: Command): Command {
+  const options = [
+    flag('--once [bool]', 'run one pass, then exit (the CronJob mode)')
+      .argParser(bool)
+      .default(false),
+    flag('--dry-run [bool]', 'print the plan and why; change nothing in the cluster or the state')
+      .argParser(bool)
+      .default(false),
+    flag(
+      '--kubeconfig <path>',
+      'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)',
+    ),
+    flag('--context <name>', 'kubeconfig context to use'),
+    flag('--state <path>', 'where the observed state is kept').default(
+      'state/polling-reloader.json',
+    ),
+    flag(
+      '--auto-reload-all [bool]',
+      'reload every workload that references a changed object, unless it opts out',
+    )
+      .argParser(bool)
+      .default(false),
+    flag('--reload-strategy <strategy>', 'how a reload changes the pod template')
+      .argParser(oneOf<ReloadStrategy>(['annotations', 'env-vars']))
+      .default('annotations'),
+    flag('--reload-on-create [bool]', 'reload when a referenced object is created')
+      .argParser(bool)
+      .default(false),
+    flag('--reload-on-delete [bool]', 'reload when a referenced object is deleted')
+      .argParser(bool)
+      .default(false),
+    flag('--namespaces <list>', 'only these namespaces, comma-separated (default: all)').argParser(
+      parseList,
+    ),
+    flag('--namespaces-to-ignore <list>', 'namespaces to leave alone, comma-separated').argParser(
+      parseList,
+    ),
+    flag(
+      '--namespace-selector <selector>',
+      'only namespaces with these labels (key:value or key=value)',
+    ).argParser(labelSelector),
+    flag(
+      '--resource-label-selector <selector>',
+      'only ConfigMaps and Secrets with these labels',
+    ).argParser(labelSelector),
+    flag('--resources-to-ignore <list>', 'configMaps or secrets: never look at them').argParser(
+      resources,
+    ),
+    flag(
+      '--ignored-workload-types <list>',
+      `workload types to leave alone: ${Object.keys(workloadNames).join(', ')}`,
+    ).argParser(workloadTypes),
+    flag('--is-Argo-Rollouts [bool]', 'reload Argo Rollouts where their API exists')
+      .argParser(bool)
+      .default(true),
+    flag(
+      '--hash-key-secret <name>',
+      "Secret in the reloader's namespace that holds the hash key",
+    ).default('polling-reloader-hash-key'),
+    flag('--lease-namespace <namespace>', "the reloader's own namespace (hash key, Lease)").default(
+      ownNamespace(),
+      '$POD_NAMESPACE, the pod namespace, or default',
+    ),
+    flag('--log-format <format>', 'json, or text (Reloader: empty for text)')
+      .argParser((raw) => (raw === '' ? 'text' : oneOf(['json', 'text'] as const)(raw)))
+      .default('text'),
+    flag('--log-level <level>', 'trace, debug, info, warn, error')
+      .argParser((raw) =>
+        oneOf(['trace', 'debug', 'info', 'warn', 'error'] as const)(
+          raw === 'warning' ? 'warn' : raw,
+        ),
+      )
+      .default('info'),
+    ...annotationFlags.map(([spec, field]) =>
+      flag(`${spec} <name>`, 'annotation name').default(defaultAnnotationNames[field]),
+    ),
+  ];
+  for (const option of options) cmd.addOption(option);
+  return cmd;
+}
+
+/** The parsed values of `run`'s flags. */
+export interface RunFlags {
+  once: boolean;
+  dryRun: boolean;
+  kubeconfig?: string;
+  context?: string;
+  state: string;
+  autoReloadAll: boolean;
+  reloadStrategy: ReloadStrategy;
+  reloadOnCreate: boolean;
+  reloadOnDelete: boolean;
+  namespaces?: string[];
+  namespacesToIgnore?: string[];
+  namespaceSelector?: string;
+  resourceLabelSelector?: string;
+  resourcesToIgnore?: SourceKind[];
+  ignoredWorkloadTypes?: WorkloadKind[];
+  isArgoRollouts: boolean;
+  hashKeySecret: string;
+  leaseNamespace: string;
+  logFormat: 'json' | 'text';
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  [annotationFlag: string]: unknown;
+}
+
+/** What a pass needs, from the flags. */
+export function passOptions(flags: RunFlags): PassOptions {
+  const names = { ...defaultAnnotationNames };
+  for (const [spec, field] of annotationFlags) {
+    const value = flags[camel(spec)];
+    if (typeof value === 'string' && value) names[field] = value;
+  }
+  const ignored = new Set(flags.ignoredWorkloadTypes ?? []);
+  if (!flags.isArgoRollouts) ignored.add('Rollout');
+  return {
+    scope: {
+      namespaces: flags.namespaces ?? [],
+      namespacesToIgnore: flags.namespacesToIgnore ?? [],
+      namespaceSelector: flags.namespaceSelector || undefined,
+      resourceLabelSelector: flags.resourceLabelSelector || undefined,
+      resourcesToIgnore: flags.resourcesToIgnore ?? [],
+      workloadKinds: workloadKinds.filter((k) => !ignored.has(k)),
+    },
+    plan: {
+      names,
+      autoReloadAll: flags.autoReloadAll,
+      reloadOnCreate: flags.reloadOnCreate,
+      reloadOnDelete: flags.reloadOnDelete,
+    },
+    strategy: flags.reloadStrategy,
+    dryRun: flags.dryRun,
+    hashKey: { namespace: flags.leaseNamespace, name: flags.hashKeySecret },
+  };
+}
+
+function camel(spec: string): string {
+  return spec.replace(/^--/, '').replace(/-([a-zA-Z])/g, (_, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,273 @@
+import {
+  parseBoolean,
+  parseDuration,
+  parseList,
+  parsePatterns,
+  type AnnotationNames,
+  type Parsed,
+} from './annotations.js';
+import {
+  DELETED,
+  sourceId,
+  workloadId,
+  type Change,
+  type ChangeType,
+  type Source,
+  type Workload,
+} from './model.js';
+import { referenceKey, type SourceKind } from './references.js';
+
+/** The flags that shape decisions. */
+export interface PlanOptions {
+  names: AnnotationNames;
+  autoReloadAll: boolean;
+  reloadOnCreate: boolean;
+  reloadOnDelete: boolean;
+}
+
+export interface PlanInput {
+  /** Every ConfigMap and Secret in scope, as listed now. */
+  sources: Source[];
+  /** What differs from the observed state; empty on a baseline pass. */
+  changes: Change[];
+  workloads: Workload[];
+  options: PlanOptions;
+  now: Date;
+}
+
+/** Which rule of SPEC §2 made a source trigger a workload. */
+export type Rule = 'reload-list' | 'search' | 'typed-auto' | 'auto' | 'auto-reload-all';
+
+/** Why a trigger fires: a change seen against the state, or the workload's own outdated record. */
+export type Reason = ChangeType | 'outdated';
+
+export interface Trigger {
+  kind: SourceKind;
+  name: string;
+  rule: Rule;
+  reason: Reason;
+  /** The keyed hash to roll to (`deleted` for a deleted source). */
+  hash: string;
+}
+
+/**
+ * One workload to patch, once, in this pass. `pause` holds its rollout back (a Deployment inside
+ * its pause period); `resume` lets a rollout held back earlier go on.
+ */
+export interface Reload {
+  workload: Workload;
+  triggers: Trigger[];
+  /** The complete record to write: the keyed hash of every source it now runs with. */
+  record: Record<string, string>;
+  pause: boolean;
+  resume: boolean;
+}
+
+export interface Plan {
+  reloads: Reload[];
+  /** Malformed annotations, one line each, naming the object and the annotation. */
+  warnings: string[];
+}
+
+interface Rules {
+  auto: boolean | undefined;
+  typedAuto: Partial<Record<SourceKind, boolean>>;
+  reload: Record<SourceKind, RegExp[]>;
+  exclude: Record<SourceKind, string[]>;
+  search: boolean;
+  pausePeriodMs: number | undefined;
+}
+
+/** Decides which workloads roll in this pass and why. Pure: no I/O, no clock. */
+export function planPass(input: PlanInput): Plan {
+  const warnings: string[] = [];
+  const sources = new Map(input.sources.map((s) => [sourceId(s), s]));
+  const changes = new Map(input.changes.map((c) => [sourceId(c), c]));
+  const byNamespace = groupByNamespace(input.sources, input.changes);
+  const reloads: Reload[] = [];
+  for (const workload of input.workloads) {
+    const rules = readRules(workload, input.options.names, warnings);
+    const candidates = candidateSources(workload, rules, byNamespace.get(workload.namespace));
+    const context = { workload, rules, options: input.options, sources, changes };
+    const triggers: Trigger[] = [];
+    const record: Record<string, string> = { ...workload.record };
+    for (const [kind, name] of candidates) {
+      const outcome = evaluate(context, kind, name);
+      if (!outcome) continue;
+      if (outcome.trigger) triggers.push(outcome.trigger);
+      record[referenceKey(kind, name)] = outcome.hash;
+    }
+    const reload = schedule(workload, rules, triggers, record, input.now);
+    if (reload) reloads.push(reload);
+  }
+  for (const source of input.sources) checkSourceAnnotations(source, input.options.names, warnings);
+  return { reloads, warnings };
+}
+
+interface Context {
+  workload: Workload;
+  rules: Rules;
+  options: PlanOptions;
+  sources: Map<string, Source>;
+  changes: Map<string, Change>;
+}
+
+/**
+ * For one relevant source: the hash to record, and a trigger when the workload does not yet run
+ * with it. The workload's record makes this exactly-once: a hash it holds is never rolled again.
+ */
+function evaluate(
+  ctx: Context,
+  kind: SourceKind,
+  name: string,
+): { hash: string; trigger?: Trigger } | undefined {
+  const id = sourceId({ namespace: ctx.workload.namespace, kind, name });
+  const source = ctx.sources.get(id);
+  const rule = decide(ctx.workload, ctx.rules, ctx.options.autoReloadAll, kind, name, source);
+  if (!rule) return undefined;
+  const hash = source?.hash ?? DELETED;
+  const recorded = ctx.workload.record[referenceKey(kind, name)];
+  if (recorded === hash) return { hash };
+  const reason = reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options);
+  if (!reason) return hash === DELETED ? undefined : { hash };
+  return { hash, trigger: { kind, name, rule, reason, hash } };
+}
+
+function reasonFor(
+  change: ChangeType | undefined,
+  recorded: string | undefined,
+  hash: string,
+  options: PlanOptions,
+): Reason | undefined {
+  if (hash === DELETED && !options.reloadOnDelete) return undefined;
+  if (change === 'created' && !options.reloadOnCreate) return recorded ? 'outdated' : undefined;
+  if (change) return change;
+  return recorded ? 'outdated' : undefined;
+}
+
+/** SPEC §2's decision order for one workload and one source. */
+function decide(
+  workload: Workload,
+  rules: Rules,
+  autoReloadAll: boolean,
+  kind: SourceKind,
+  name: string,
+  source: Source | undefined,
+): Rule | undefined {
+  if (isTrue(source?.ignore)) return undefined;
+  if (rules.exclude[kind].includes(name)) return undefined;
+  if (rules.reload[kind].some((pattern) => pattern.test(name))) return 'reload-list';
+  const referenced = workload.references.some((r) => r.kind === kind && r.name === name);
+  if (!referenced) return undefined;
+  if (rules.search && isTrue(source?.match)) return 'search';
+  return decideAuto(rules, autoReloadAll, kind);
+}
+
+/** Auto for a referenced source: the typed annotation, then the generic one, then the flag. */
+function decideAuto(rules: Rules, autoReloadAll: boolean, kind: SourceKind): Rule | undefined {
+  const typed = rules.typedAuto[kind];
+  if (typed !== undefined) return typed ? 'typed-auto' : undefined;
+  if (rules.auto !== undefined) return rules.auto ? 'auto' : undefined;
+  return autoReloadAll ? 'auto-reload-all' : undefined;
+}
+
+function isTrue(raw: string | undefined): boolean {
+  return raw?.trim().toLowerCase() === 'true';
+}
+
+/** Every source that could concern a workload: its references, its named lists, its record. */
+function candidateSources(
+  workload: Workload,
+  rules: Rules,
+  namespace: NamespaceIndex | undefined,
+): [SourceKind, string][] {
+  const keys = new Map<string, [SourceKind, string]>();
+  const add = (kind: SourceKind, name: string): void => {
+    keys.set(referenceKey(kind, name), [kind, name]);
+  };
+  for (const ref of workload.references) add(ref.kind, ref.name);
+  for (const key of Object.keys(workload.record)) {
+    const [kind, name] = key.split('/', 2);
+    if ((kind === 'ConfigMap' || kind === 'Secret') && name) add(kind, name);
+  }
+  for (const [kind, name] of namespace?.names ?? []) {
+    if (rules.reload[kind].some((pattern) => pattern.test(name))) add(kind, name);
+  }
+  return [...keys.values()];
+}
+
+function schedule(
+  workload: Workload,
+  rules: Rules,
+  triggers: Trigger[],
+  record: Record<string, string>,
+  now: Date,
+): Reload | undefined {
+  const period = workload.kind === 'Deployment' ? rules.pausePeriodMs : undefined;
+  const pausedAt = workload.pausedAt ? Date.parse(workload.pausedAt) : undefined;
+  // Held back by us: resume when the period has passed, or at once if the annotation is gone.
+  const resume =
+    pausedAt !== undefined && (period === undefined || now.getTime() >= pausedAt + period);
+  if (triggers.length === 0) {
+    return resume ? { workload, triggers, record, pause: false, resume } : undefined;
+  }
+  const reloadedAt = workload.reloadedAt ? Date.parse(workload.reloadedAt) : undefined;
+  const inWindow =
+    period !== undefined && reloadedAt !== undefined && now.getTime() < reloadedAt + period;
+  const pause = !resume && (pausedAt !== undefined || inWindow);
+  return { workload, triggers, record, pause, resume };
+}
+
+interface NamespaceIndex {
+  names: [SourceKind, string][];
+}
+
+function groupByNamespace(sources: Source[], changes: Change[]): Map<string, NamespaceIndex> {
+  const index = new Map<string, NamespaceIndex>();
+  for (const item of [...sources, ...changes]) {
+    const entry = index.get(item.namespace) ?? { names: [] };
+    entry.names.push([item.kind, item.name]);
+    index.set(item.namespace, entry);
+  }
+  return index;
+}
+
+function readRules(workload: Workload, names: AnnotationNames, warnings: string[]): Rules {
+  const a = workload.annotations;
+  const read = <T>(annotation: string, parse: (raw: string) => Parsed<T>): T | undefined => {
+    const raw = a[annotation];
+    if (raw === undefined) return undefined;
+    const parsed = parse(raw);
+    if (parsed.ok) return parsed.value;
+    warnings.push(`${workloadId(workload)}: annotation ${annotation} ignored: ${parsed.problem}`);
+    return undefined;
+  };
+  const list = (annotation: string): string[] => parseList(a[annotation] ?? '');
+  return {
+    auto: read(names.auto, parseBoolean),
+    typedAuto: {
+      ConfigMap: read(names.configmapAuto, parseBoolean),
+      Secret: read(names.secretAuto, parseBoolean),
+    },
+    reload: {
+      ConfigMap: read(names.configmapReload, parsePatterns) ?? [],
+      Secret: read(names.secretReload, parsePatterns) ?? [],
+    },
+    exclude: { ConfigMap: list(names.configmapExclude), Secret: list(names.secretExclude) },
+    search: read(names.search, parseBoolean) ?? false,
+    pausePeriodMs:
+      workload.kind === 'Deployment' ? read(names.pausePeriod, parseDuration) : undefined,
+  };
+}
+
+function checkSourceAnnotations(source: Source, names: AnnotationNames, warnings: string[]): void {
+  for (const [annotation, raw] of [
+    [names.ignore, source.ignore],
+    [names.match, source.match],
+  ] as const) {
+    if (raw === undefined) continue;
+    const parsed = parseBoolean(raw);
+    if (!parsed.ok)
+      warnings.push(`${sourceId(source)}: annotation ${annotation} ignored: ${parsed.problem}`);
+  }
+}

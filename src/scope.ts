@@ -1,0 +1,46 @@
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { SourceKind } from './references.js';
+import type { WorkloadKind } from './model.js';
+
+/** What a pass looks at, from the namespace and resource flags. */
+export interface Scope {
+  /** Namespaces to list one by one; undefined lists cluster-wide. */
+  namespaces: string[] | undefined;
+  /** Whether a namespace is in scope (ignore list and namespace selector applied). */
+  includes: (namespace: string) => boolean;
+  resourceLabelSelector: string | undefined;
+  sourceKinds: SourceKind[];
+  workloadKinds: WorkloadKind[];
+}
+
+export interface ScopeOptions {
+  namespaces: string[];
+  namespacesToIgnore: string[];
+  namespaceSelector: string | undefined;
+  resourceLabelSelector: string | undefined;
+  resourcesToIgnore: SourceKind[];
+  workloadKinds: WorkloadKind[];
+}
+
+/** Resolves the scope flags; with a namespace selector, lists the namespaces it selects. */
+export async function resolveScope(kc: KubeConfig, options: ScopeOptions): Promise<Scope> {
+  const ignored = new Set(options.namespacesToIgnore);
+  let selected: Set<string> | undefined;
+  if (options.namespaceSelector) {
+    const list = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespace({ labelSelector: options.namespaceSelector });
+    selected = new Set(list.items.map((n) => n.metadata?.name ?? ''));
+  }
+  const includes = (ns: string): boolean => !ignored.has(ns) && (!selected || selected.has(ns));
+  const listed = options.namespaces.length > 0 ? options.namespaces : undefined;
+  return {
+    namespaces: listed?.filter(includes),
+    includes,
+    resourceLabelSelector: options.resourceLabelSelector,
+    sourceKinds: (['ConfigMap', 'Secret'] as const).filter(
+      (k) => !options.resourcesToIgnore.includes(k),
+    ),
+    workloadKinds: options.workloadKinds,
+  };
+}
