@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { checkReachable, loadKubeConfig, UsageError } from './kube.js';
 import { createLogger, type Logger } from './log.js';
-import { addRunOptions, envPrefix, passOptions, type RunFlags } from './options.js';
+import { envPrefix, passOptions, runCommand, type RunFlags } from './options.js';
 import { runPass, type PassReport } from './pass.js';
 import { checkPermissions } from './permissions.js';
 import { fileStateStore } from './state.js';
@@ -60,17 +60,11 @@ const program = new Command('polling-reloader')
   .version('0.1.0')
   .showHelpAfterError(false);
 
-addRunOptions(
-  program
-    .command('run')
-    .description('poll ConfigMaps and Secrets and roll the workloads that use them')
-    .addHelpText(
-      'after',
-      `\nEvery flag can also be set with an environment variable, shown as [env: ...] (prefix ${envPrefix}).`,
-    ),
-).action(async (flags: RunFlags) => {
-  process.exitCode = await run(flags);
-});
+program.addCommand(
+  runCommand(async (flags) => {
+    process.exitCode = await run(flags);
+  }),
+);
 
 try {
   await program.parseAsync();

@@ -102,6 +102,30 @@ function flag(spec: string, description: string): Option {
   return option.env(envName(option.long ?? spec));
 }
 
+/** The `run` command with all its flags; `action` receives the parsed flags. */
+export function runCommand(action: (flags: RunFlags) => Promise<void>): Command {
+  const cmd = new Command('run')
+    .description('poll ConfigMaps and Secrets and roll the workloads that use them')
+    .addHelpText(
+      'after',
+      `\nEvery flag can also be set with the environment variable shown beside it (env: ...).`,
+    )
+    .action(action);
+  return addRunOptions(cmd);
+}
+
+/** Parses `run`'s arguments the way the CLI does, for callers that run a pass themselves. */
+export function parseRunFlags(argv: string[]): RunFlags {
+  let parsed: RunFlags | undefined;
+  const cmd = runCommand((flags) => {
+    parsed = flags;
+    return Promise.resolve();
+  }).exitOverride();
+  cmd.parse(argv, { from: 'user' });
+  if (!parsed) throw new Error('run flags were not parsed');
+  return parsed;
+}
+
 /** Adds every flag of `run` to a command. */
 export function addRunOptions(cmd: Command): Command {
   const options = [

@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubernetesObjectApi,
+  type KubeConfig,
+  type V1Container,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
+import type { WorkloadKind } from '../src/model.js';
+import { parseRunFlags, passOptions } from '../src/options.js';
+import { runPass, type PassReport } from '../src/pass.js';
+import { fileStateStore, type StateStore } from '../src/state.js';
+import { kindInfo, podTemplate, type WorkloadObject } from '../src/workloads.js';
+import { adminKubeConfig, testNamespace } from './kube.js';
+
+export const kc: KubeConfig = adminKubeConfig();
+export const core = kc.makeApiClient(CoreV1Api);
+export const apps = kc.makeApiClient(AppsV1Api);
+export const batch = kc.makeApiClient(BatchV1Api);
+export const objects = KubernetesObjectApi.makeApiClient(kc);
+
+export const image = 'registry.invalid/app:1';
+
+/** A container that reads the given ConfigMaps and Secrets through envFrom. */
+export function container(
+  name: string,
+  uses: { configMaps?: string[]; secrets?: string[] } = {},
+): V1Container {
+  return {
+    name,
+    image,
+    envFrom: [
+      ...(uses.configMaps ?? []).map((n) => ({ configMapRef: { name: n, optional: true } })),
+      ...(uses.secrets ?? []).map((n) => ({ secretRef: { name: n, optional: true } })),
+    ],
+  };
+}
+
+export interface WorkloadSpec {
+  annotations?: Record<string, string>;
+  templateAnnotations?: Record<string, string>;
+  podSpec: V1PodSpec;
+}
+
+/**
+ * One test's world: its own namespace (which also holds the hash key), its own state file, and
+ * passes run through the same flag parsing as the CLI, scoped to that namespace unless told not to.
+ */
+export class World {
+  private constructor(
+    readonly namespace: string,
+    readonly statePath: string,
+  ) {}
+
+  static async create(t: TestContext): Promise<World> {
+    const namespace = await testNamespace(t, kc, 'r');
+    const dir = mkdtempSync(join(tmpdir(), 'polling-reloader-test-'));
+    t.after(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return new World(namespace, join(dir, 'state.json'));
+  }
+
+  /** Flags every pass of this world gets, before the test's own. */
+  baseArgs(): string[] {
+    return ['--once', `--state=${this.statePath}`, `--lease-namespace=${this.namespace}`];
+  }
+
+  /** One pass with these flags; a failed reload fails the test unless it says it expects one. */
+  async pass(...args: string[]): Promise<PassReport> {
+    const report = await this.passAllowingFailures(...args);
+    const failed = report.outcomes.filter((o) => o.outcome.status === 'failed');
+    if (failed.length > 0)
+      throw new Error(`reloads failed: ${JSON.stringify(failed.map((f) => f.outcome))}`);
+    return report;
+  }
+
+  async passAllowingFailures(...args: string[]): Promise<PassReport> {
+    return this.passWith((store) => store, ...args);
+  }
+
+  /** A pass whose state store is wrapped, for example to make its save fail like a crash would. */
+  async passWith(wrap: (store: StateStore) => StateStore, ...args: string[]): Promise<PassReport> {
+    const scoped = args.some((a) => a.startsWith('--namespace'))
+      ? []
+      : [`--namespaces=${this.namespace}`];
+    const flags = parseRunFlags([...this.baseArgs(), ...scoped, ...args]);
+    const store = wrap(await fileStateStore(flags.state));
+    return runPass({ kc, store, now: () => new Date() }, passOptions(flags));
+  }
+
+  async configMap(
+    name: string,
+    data: Record<string, string>,
+    annotations?: Record<string, string>,
+    labels?: Record<string, string>,
+  ): Promise<void> {
+    await core.createNamespacedConfigMap({
+      namespace: this.namespace,
+      body: { metadata: { name, annotations, labels }, data },
+    });
+  }
+
+  async setConfigMap(name: string, data: Record<string, string>): Promise<void> {
+    const cm = await core.readNamespacedConfigMap({ name, namespace: this.namespace });
+    cm.data = data;
+    await core.replaceNamespacedConfigMap({ name, namespace: this.namespace, body: cm });
+  }
+
+  async secret(
+    name: string,
+    data: Record<string, string>,
+    annotations?: Record<string, string>,
+  ): Promise<void> {
+    await core.createNamespacedSecret({
+      namespace: this.namespace,
+      body: { metadata: { name, annotations }, stringData: data },
+    });
+  }
+
+  async setSecret(name: string, data: Record<string, string>): Promise<void> {
+    const secret = await core.readNamespacedSecret({ name, namespace: this.namespace });
+    secret.data = Object.fromEntries(
+      Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+    );
+    await core.replaceNamespacedSecret({ name, namespace: this.namespace, body: secret });
+  }
+
+  async deployment(name: string, spec: WorkloadSpec): Promise<void> {
+    await apps.createNamespacedDeployment({
+      namespace: this.namespace,
+      body: withTemplate(name, spec, { replicas: 1 }),
+    });
+  }
+
+  /** The object as the API holds it now. */
+  async read(kind: WorkloadKind, name: string): Promise<WorkloadObject> {
+    return objects.read<WorkloadObject>({
+      apiVersion: kindInfo[kind].apiVersion,
+      kind,
+      metadata: { name, namespace: this.namespace },
+    });
+  }
+
+  /** The pod template's annotations: where a reload shows. */
+  async templateAnnotations(kind: WorkloadKind, name: string): Promise<Record<string, string>> {
+    return podTemplate(await this.read(kind, name), kind)?.metadata?.annotations ?? {};
+  }
+
+  /** A fingerprint of the pod template: it changes exactly when the workload is reloaded. */
+  async template(kind: WorkloadKind, name: string): Promise<string> {
+    return JSON.stringify(podTemplate(await this.read(kind, name), kind));
+  }
+}
+
+/** A workload body whose pod template carries the labels a selector needs. */
+export function withTemplate(
+  name: string,
+  spec: WorkloadSpec,
+  extra: Record<string, unknown> = {},
+): {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: Record<string, unknown> & {
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+      spec: V1PodSpec;
+    };
+  };
+} {
+  const labels = { app: name };
+  return {
+    metadata: { name, annotations: spec.annotations },
+    spec: {
+      ...extra,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels, annotations: spec.templateAnnotations }, spec: spec.podSpec },
+    },
+  };
+}
+
+/** Names of the workloads a pass reloaded (patched or re-created). */
+export function reloaded(report: PassReport): string[] {
+  return report.outcomes
+    .filter((o) => o.outcome.status === 'patched' || o.outcome.status === 'recreated')
+    .map((o) => `${o.reload.workload.kind}/${o.reload.workload.name}`)
+    .sort();
+}
