@@ -58,7 +58,8 @@ const program = new Command('polling-reloader')
     'Restarts Kubernetes workloads when the ConfigMaps or Secrets they use change, by polling.',
   )
   .version('0.1.0')
-  .showHelpAfterError(false);
+  .showHelpAfterError(false)
+  .configureOutput({ outputError: (text, write) => write(`polling-reloader: ${text}`) });
 
 program.addCommand(
   runCommand(async (flags) => {

@@ -79,7 +79,7 @@ export function message(err: unknown): string {
   const reason = parseReason(body);
   if (status !== undefined) return `HTTP ${status}${reason ? `: ${reason}` : ''}`;
   const cause = (err as { cause?: { code?: string; message?: string } } | null)?.cause;
-  const base = err instanceof Error ? err.message : String(err);
+  const base = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
   return cause?.code ? `${base} (${cause.code})` : base;
 }
 

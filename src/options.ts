@@ -110,7 +110,8 @@ export function runCommand(action: (flags: RunFlags) => Promise<void>): Command 
       'after',
       `\nEvery flag can also be set with the environment variable shown beside it (env: ...).`,
     )
-    .action(action);
+    .action(action)
+    .configureOutput({ outputError: (text, write) => write(`polling-reloader: ${text}`) });
   return addRunOptions(cmd);
 }
 
