@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { checkReachable, loadKubeConfig, UsageError } from './kube.js';
 import { createLogger, type Logger } from './log.js';
-import { envPrefix, passOptions, runCommand, type RunFlags } from './options.js';
+import { envPrefix, errorOutput, passOptions, runCommand, type RunFlags } from './options.js';
 import { runPass, type PassReport } from './pass.js';
 import { checkPermissions } from './permissions.js';
 import { fileStateStore } from './state.js';
@@ -59,7 +59,7 @@ const program = new Command('polling-reloader')
   )
   .version('0.1.0')
   .showHelpAfterError(false)
-  .configureOutput({ outputError: (text, write) => write(`polling-reloader: ${text}`) });
+  .configureOutput(errorOutput);
 
 program.addCommand(
   runCommand(async (flags) => {

@@ -102,6 +102,13 @@ function flag(spec: string, description: string): Option {
   return option.env(envName(option.long ?? spec));
 }
 
+/** Commander's own errors, worded like the program's: `polling-reloader: error: …`. */
+export const errorOutput = {
+  outputError: (text: string, write: (text: string) => void): void => {
+    write(`polling-reloader: ${text}`);
+  },
+};
+
 /** The `run` command with all its flags; `action` receives the parsed flags. */
 export function runCommand(action: (flags: RunFlags) => Promise<void>): Command {
   const cmd = new Command('run')
@@ -111,7 +118,7 @@ export function runCommand(action: (flags: RunFlags) => Promise<void>): Command 
       `\nEvery flag can also be set with the environment variable shown beside it (env: ...).`,
     )
     .action(action)
-    .configureOutput({ outputError: (text, write) => write(`polling-reloader: ${text}`) });
+    .configureOutput(errorOutput);
   return addRunOptions(cmd);
 }
 

@@ -36,7 +36,8 @@ describe('reload strategies and records (SPEC §4)', () => {
     await world.setConfigMap('app-config.v1', { v: '2' });
     await world.setSecret('creds', { p: '2' });
     assert.deepEqual(reloaded(await world.pass('--reload-strategy=env-vars')), ['Deployment/web']);
-    let [sidecar, app] = await containersOf(world, 'web');
+    const [sidecar, firstApp] = await containersOf(world, 'web');
+    let app = firstApp;
     const env = (c: V1Container | undefined) =>
       Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
     assert.deepEqual(Object.keys(env(app)).sort(), [
@@ -51,14 +52,14 @@ describe('reload strategies and records (SPEC §4)', () => {
 
     await world.setConfigMap('app-config.v1', { v: '3' });
     await world.pass('--reload-strategy=env-vars');
-    [sidecar, app] = await containersOf(world, 'web');
+    app = (await containersOf(world, 'web'))[1];
     assert.equal(app?.env?.length, 2, 'the variable is replaced, not added again');
     assert.notEqual(env(app).STAKATER_APP_CONFIG_V1_CONFIGMAP, first);
   });
 
   it('hashes are keyed: the same content hashes differently under another key', async (t) => {
     const recorded: string[] = [];
-    for (const _ of [1, 2]) {
+    for (let i = 0; i < 2; i++) {
       const world = await World.create(t);
       await world.secret('creds', { password: 'same' });
       await world.deployment('web', {
