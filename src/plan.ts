@@ -163,11 +163,15 @@ function decide(
   return decideAuto(rules, autoReloadAll, kind);
 }
 
-/** Auto for a referenced source: the typed annotation, then the generic one, then the flag. */
+/**
+ * Auto for a referenced source, as Reloader decides it: the typed or the generic annotation set to
+ * true enables it; either set to false opts out of --auto-reload-all.
+ */
 function decideAuto(rules: Rules, autoReloadAll: boolean, kind: SourceKind): Rule | undefined {
   const typed = rules.typedAuto[kind];
-  if (typed !== undefined) return typed ? 'typed-auto' : undefined;
-  if (rules.auto !== undefined) return rules.auto ? 'auto' : undefined;
+  if (typed === true) return 'typed-auto';
+  if (rules.auto === true) return 'auto';
+  if (typed === false || rules.auto === false) return undefined;
   return autoReloadAll ? 'auto-reload-all' : undefined;
 }
 
@@ -205,9 +209,7 @@ function schedule(
 ): Reload | undefined {
   const period = workload.kind === 'Deployment' ? rules.pausePeriodMs : undefined;
   const pausedAt = workload.pausedAt ? Date.parse(workload.pausedAt) : undefined;
-  // Held back by us: resume when the period has passed, or at once if the annotation is gone.
-  const resume =
-    pausedAt !== undefined && (period === undefined || now.getTime() >= pausedAt + period);
+  const resume = resumeDue(pausedAt, period, now);
   if (triggers.length === 0) {
     return resume ? { workload, triggers, record, pause: false, resume } : undefined;
   }
@@ -216,6 +218,16 @@ function schedule(
     period !== undefined && reloadedAt !== undefined && now.getTime() < reloadedAt + period;
   const pause = !resume && (pausedAt !== undefined || inWindow);
   return { workload, triggers, record, pause, resume };
+}
+
+/**
+ * Whether a rollout we held back goes on: its period has passed, its annotation is gone, or its
+ * paused-at is unreadable (a rollout is never held back for good).
+ */
+function resumeDue(pausedAt: number | undefined, period: number | undefined, now: Date): boolean {
+  if (pausedAt === undefined) return false;
+  if (period === undefined || Number.isNaN(pausedAt)) return true;
+  return now.getTime() >= pausedAt + period;
 }
 
 interface NamespaceIndex {

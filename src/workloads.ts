@@ -50,9 +50,15 @@ export function readRecord(
   kind: WorkloadKind,
   names: AnnotationNames,
 ): RecordValue | undefined {
-  const raw =
-    podTemplate(obj, kind)?.metadata?.annotations?.[names.record] ??
-    obj.metadata?.annotations?.[names.record];
+  // A Rollout switched to or from the restart strategy has one in each place: the newer counts.
+  const records = [
+    parseRecord(podTemplate(obj, kind)?.metadata?.annotations?.[names.record]),
+    parseRecord(obj.metadata?.annotations?.[names.record]),
+  ].filter((r): r is RecordValue => r !== undefined);
+  return records.sort((a, b) => (b.at ?? '').localeCompare(a.at ?? ''))[0];
+}
+
+function parseRecord(raw: string | undefined): RecordValue | undefined {
   if (!raw) return undefined;
   try {
     const parsed = JSON.parse(raw) as Partial<RecordValue>;
