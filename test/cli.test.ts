@@ -1,10 +1,11 @@
 // SPEC §5: the CLI, its flags, and its errors, run as a user runs it.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { runCommand } from '../src/options.js';
 import { cli } from './cli.js';
 import { container, core, kc, World } from './harness.js';
 
@@ -239,6 +240,17 @@ describe('command line (SPEC §5)', () => {
       assert.ok(line, `--${flag} is listed`);
       const env = `POLLING_RELOADER_${flag.replace(/-/g, '_').toUpperCase()}`;
       assert.ok(result.stdout.includes(`env: ${env}`), `${env} is listed`);
+    }
+  });
+
+  it('the README lists every flag and its environment variable', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const option of runCommand(() => Promise.resolve()).options) {
+      assert.ok(readme.includes(`\`${option.flags}\``), `README lists ${option.flags}`);
+      assert.ok(
+        readme.includes(`\`${option.envVar ?? 'no env var'}\``),
+        `README lists ${option.envVar ?? ''}`,
+      );
     }
   });
 
