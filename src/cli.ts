@@ -1,56 +1,39 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { checkReachable, loadKubeConfig, UsageError } from './kube.js';
-import { createLogger, type Logger } from './log.js';
+import { leaseIdentity, LeaseLock } from './lease.js';
+import { createLogger } from './log.js';
 import { envPrefix, errorOutput, passOptions, runCommand, type RunFlags } from './options.js';
-import { runPass, type PassReport } from './pass.js';
 import { checkPermissions } from './permissions.js';
+import { runOnce, runScheduled } from './runner.js';
 import { fileStateStore } from './state.js';
-
-/** Exit codes: 0 done, 1 bad input or unreachable cluster (nothing changed), 3 some reloads failed. */
-const exitFailedReloads = 3;
 
 async function run(flags: RunFlags): Promise<number> {
   const log = createLogger(flags.logFormat, flags.logLevel);
-  if (!flags.once) {
-    throw new UsageError(
-      'continuous mode is not available yet: use run --once (for example from a CronJob)',
-    );
-  }
+  if (flags.once && flags.schedule) throw new UsageError('--schedule makes no sense with --once');
   const options = passOptions(flags);
   const kc = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context });
   const version = await checkReachable(kc);
   await checkPermissions(kc, options);
   const store = await fileStateStore(flags.state);
+  const lease = new LeaseLock(kc, {
+    name: flags.leaseName,
+    namespace: flags.leaseNamespace,
+    durationSeconds: Math.ceil(flags.leaseDuration / 1000),
+    identity: leaseIdentity(),
+  });
   log.debug(
     { server: kc.getCurrentCluster()?.server, version, state: store.location },
     'connected',
   );
-  const report = await runPass({ kc, store, now: () => new Date() }, options);
-  if (flags.dryRun) {
-    process.stdout.write(`${formatPlan(report)}\n`);
-    return 0;
-  }
-  logReport(log, report);
-  return report.outcomes.some((o) => o.outcome.status === 'failed') ? exitFailedReloads : 0;
-}
-
-function logReport(log: Logger, report: PassReport): void {
-  if (report.stateProblem) log.warn(report.stateProblem);
-  for (const warning of report.plan.warnings) log.warn(warning);
-  for (const { reload, outcome } of report.outcomes) {
-    const because = reload.triggers.map(describeTrigger);
-    if (outcome.status === 'failed')
-      log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
-    else log.info({ because }, `${outcome.status}: ${describeReload(reload)}`);
-  }
-  if (report.pending.length > 0)
-    log.warn({ pending: report.pending }, 'changes kept for the next pass');
+  const deps = { kc, store, lease, log, options };
+  if (flags.once || flags.dryRun) return runOnce(deps);
+  const schedule = flags.schedule ? { cron: flags.schedule } : { intervalMs: flags.interval };
   log.info(
-    `pass done: ${report.sources} sources, ${report.workloads} workloads, ${report.changes.length} changes, ` +
-      `${report.outcomes.length} reloads${report.baseline ? ' (baseline recorded)' : ''}`,
+    `long-running mode: ${flags.schedule ? `schedule "${flags.schedule}"` : `every ${flags.interval} ms`}, ` +
+      `Lease ${flags.leaseNamespace}/${flags.leaseName} as ${lease.options.identity}`,
   );
+  return runScheduled(deps, schedule);
 }
 
 const program = new Command('polling-reloader')

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import cron from 'node-cron';
 import {
   defaultAnnotationNames,
   parseBoolean,
+  parseDuration,
   parseList,
   type AnnotationNames,
 } from './annotations.js';
@@ -30,6 +32,21 @@ function oneOf<T extends string>(allowed: readonly T[]): (raw: string) => T {
     throw new InvalidArgumentError(`use one of: ${allowed.join(', ')}`);
   };
 }
+
+const duration = (raw: string): number => {
+  const parsed = parseDuration(raw);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  return parsed.value;
+};
+
+const cronExpression = (raw: string): string => {
+  if (!cron.validate(raw)) {
+    throw new InvalidArgumentError(
+      'not a cron expression (five fields, or six with seconds first)',
+    );
+  }
+  return raw;
+};
 
 /** Reloader's `key:value` selector syntax (`key:*` for "has key"), or a Kubernetes selector. */
 export function labelSelector(raw: string): string {
@@ -143,6 +160,19 @@ export function addRunOptions(cmd: Command): Command {
     flag('--dry-run [bool]', 'print the plan and why; change nothing in the cluster or the state')
       .argParser(bool)
       .default(false),
+    flag('--interval <duration>', 'time between passes in the long-running mode (10s, 1m)')
+      .argParser(duration)
+      .default(60_000, '1m'),
+    flag(
+      '--schedule <cron>',
+      'run passes on this cron schedule instead (seconds field optional)',
+    ).argParser(cronExpression),
+    flag('--lease-name <name>', 'the Lease that lets one instance act at a time').default(
+      'polling-reloader',
+    ),
+    flag('--lease-duration <duration>', 'how long a Lease holder that stopped renewing keeps it')
+      .argParser(duration)
+      .default(30_000, '30s'),
     flag(
       '--kubeconfig <path>',
       'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)',
@@ -220,6 +250,10 @@ export function addRunOptions(cmd: Command): Command {
 export interface RunFlags {
   once: boolean;
   dryRun: boolean;
+  interval: number;
+  schedule?: string;
+  leaseName: string;
+  leaseDuration: number;
   kubeconfig?: string;
   context?: string;
   state: string;

@@ -23,6 +23,11 @@ export interface PassDeps {
   kc: KubeConfig;
   store: StateStore;
   now: () => Date;
+  /**
+   * Asked before each patch: false once this instance may no longer act (it lost the Lease, or it
+   * is shutting down). The reloads not yet done then stay pending for the next pass.
+   */
+  canAct?: () => boolean;
 }
 
 export interface PassReport {
@@ -77,7 +82,14 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
 
   const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
   for (const reload of plan.reloads) {
-    report.outcomes.push({ reload, outcome: await applyReload(kc, reload, ctx) });
+    const outcome: Outcome =
+      deps.canAct && !deps.canAct()
+        ? {
+            status: 'failed',
+            error: 'not applied: this instance stopped acting (Lease lost or shutting down)',
+          }
+        : await applyReload(kc, reload, ctx);
+    report.outcomes.push({ reload, outcome });
   }
   const failed = report.outcomes.filter((o) => o.outcome.status === 'failed').map((o) => o.reload);
   const next = nextState(hasher.keyId, now, sources, observed, failed);

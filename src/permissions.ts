@@ -33,13 +33,7 @@ export function neededPermissions(options: PassOptions): Need[] {
       name: options.hashKey.name,
     },
   ];
-  if (!dryRun)
-    needs.push({
-      verb: 'create',
-      group: '',
-      resource: 'secrets',
-      namespace: options.hashKey.namespace,
-    });
+  if (!dryRun) needs.push(...ownNamespaceNeeds(options.hashKey.namespace));
   if (scope.namespaceSelector) needs.push({ verb: 'list', group: '', resource: 'namespaces' });
   for (const namespace of namespaces) {
     for (const [kind, resource] of [
@@ -61,6 +55,19 @@ export function neededPermissions(options: PassOptions): Need[] {
     }
   }
   return needs;
+}
+
+/** Creating the hash key, and holding the Lease, in the reloader's own namespace. */
+function ownNamespaceNeeds(namespace: string): Need[] {
+  return [
+    { verb: 'create', group: '', resource: 'secrets', namespace },
+    ...['get', 'create', 'update'].map((verb) => ({
+      verb,
+      group: 'coordination.k8s.io',
+      resource: 'leases',
+      namespace,
+    })),
+  ];
 }
 
 /** Asks the API server (SelfSubjectAccessReview) and fails with every permission that is missing. */

@@ -103,6 +103,9 @@ describe('command line (SPEC §5)', () => {
       ['--auto-reload-all=maybe', /auto-reload-all.*not a boolean/],
       ['--resources-to-ignore=pods', /resources-to-ignore/],
       ['--ignored-workload-types=replicasets', /ignored-workload-types/],
+      ['--schedule=every minute', /schedule.*not a cron expression/],
+      ['--interval=soon', /interval.*not a duration/],
+      ['--lease-duration=0s', /lease-duration.*not a duration/],
     ] as const) {
       const result = await cli([...args, `--kubeconfig=${kubeconfig}`, flag]);
       await assertRefused(world, before, result, pattern);
@@ -204,7 +207,7 @@ describe('command line (SPEC §5)', () => {
       world,
       before,
       result,
-      /missing permission: patch deployments\.apps in namespace/,
+      /missing permission: .*patch deployments\.apps in namespace/,
     );
     assert.equal(existsSync(`${world.statePath}.weak`), false, 'no state written');
   });

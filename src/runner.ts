@@ -1,0 +1,141 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import cron from 'node-cron';
+import { describeReload, describeTrigger, formatPlan } from './explain.js';
+import { message } from './kube.js';
+import type { LeaseLock } from './lease.js';
+import type { Logger } from './log.js';
+import { runPass, type PassOptions, type PassReport } from './pass.js';
+import type { StateStore } from './state.js';
+
+/** Exit codes: 0 done, 1 bad input or unreachable cluster (nothing changed), 3 some reloads failed. */
+export const exitFailedReloads = 3;
+
+export interface RunnerDeps {
+  kc: KubeConfig;
+  store: StateStore;
+  lease: LeaseLock;
+  log: Logger;
+  options: PassOptions;
+}
+
+/** When passes run: every interval, or on a cron schedule (an optional seconds field). */
+export type Schedule = { intervalMs: number } | { cron: string };
+
+/** One pass under the Lease, then exit: the CronJob mode. A dry run needs no Lease. */
+export async function runOnce(deps: RunnerDeps): Promise<number> {
+  if (deps.options.dryRun) {
+    const report = await pass(deps, () => true);
+    process.stdout.write(`${formatPlan(report)}\n`);
+    return 0;
+  }
+  if (!(await takeLease(deps))) return 0;
+  try {
+    return exitCode(await pass(deps, () => deps.lease.holds()));
+  } finally {
+    await deps.lease.release();
+  }
+}
+
+/**
+ * Passes on a schedule until SIGTERM or SIGINT. Passes never overlap: a long pass delays the next.
+ * The Lease is renewed between passes; an instance that cannot renew stops acting before it could
+ * expire. On a signal the pass in flight finishes its current patch, saves its state, the Lease is
+ * released, and the promise resolves to 0.
+ */
+export async function runScheduled(deps: RunnerDeps, schedule: Schedule): Promise<number> {
+  // An object, so that the loop below sees what the signal handler sets.
+  const run = { stopping: false };
+  let inFlight: Promise<void> = Promise.resolve();
+  const wake = new AbortController();
+  const tick = async (): Promise<void> => {
+    if (run.stopping) return;
+    try {
+      if (await takeLease(deps)) await pass(deps, () => deps.lease.holds() && !run.stopping);
+    } catch (err) {
+      deps.log.error(`pass failed, retried on the next: ${message(err)}`);
+    }
+  };
+  const renewEvery = (deps.lease.options.durationSeconds * 1000) / 3;
+  const renewer = setInterval(() => {
+    if (deps.lease.holds()) {
+      deps.lease.acquire().catch((err: unknown) => {
+        deps.log.warn(`Lease renewal failed: ${message(err)}`);
+      });
+    }
+  }, renewEvery);
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      if (run.stopping) return;
+      run.stopping = true;
+      deps.log.info(`${signal}: finishing the pass in flight, then releasing the Lease`);
+      wake.abort();
+      resolve();
+    };
+    process.once('SIGTERM', () => {
+      stop('SIGTERM');
+    });
+    process.once('SIGINT', () => {
+      stop('SIGINT');
+    });
+  });
+  if ('cron' in schedule) {
+    const task = cron.schedule(schedule.cron, () => (inFlight = tick()), {
+      noOverlap: true,
+      name: 'pass',
+    });
+    await stopped;
+    await task.stop();
+  } else {
+    while (!run.stopping) {
+      inFlight = tick();
+      await inFlight;
+      await sleep(schedule.intervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
+    }
+  }
+  clearInterval(renewer);
+  await inFlight;
+  await deps.lease.release();
+  deps.log.info('stopped; Lease released');
+  return 0;
+}
+
+async function takeLease(deps: RunnerDeps): Promise<boolean> {
+  const got = await deps.lease.acquire();
+  if (got.held) return true;
+  const { namespace, name } = deps.lease.options;
+  deps.log.info(
+    `Lease ${namespace}/${name} is held by ${got.holder} until ${got.expiresAt.toISOString()}: another instance acts, this one does nothing`,
+  );
+  return false;
+}
+
+async function pass(deps: RunnerDeps, canAct: () => boolean): Promise<PassReport> {
+  const report = await runPass(
+    { kc: deps.kc, store: deps.store, now: () => new Date(), canAct },
+    deps.options,
+  );
+  if (!deps.options.dryRun) logReport(deps.log, report);
+  return report;
+}
+
+function exitCode(report: PassReport): number {
+  return report.outcomes.some((o) => o.outcome.status === 'failed') ? exitFailedReloads : 0;
+}
+
+function logReport(log: Logger, report: PassReport): void {
+  if (report.stateProblem) log.warn(report.stateProblem);
+  for (const warning of report.plan.warnings) log.warn(warning);
+  for (const { reload, outcome } of report.outcomes) {
+    const because = reload.triggers.map(describeTrigger);
+    if (outcome.status === 'failed')
+      log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
+    else log.info({ because }, `${outcome.status}: ${describeReload(reload)}`);
+  }
+  if (report.pending.length > 0)
+    log.warn({ pending: report.pending }, 'changes kept for the next pass');
+  log.info(
+    `pass done: ${report.sources} sources, ${report.workloads} workloads, ${report.changes.length} changes, ` +
+      `${report.outcomes.length} reloads${report.baseline ? ' (baseline recorded)' : ''}`,
+  );
+}

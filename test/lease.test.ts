@@ -1,0 +1,175 @@
+// SPEC §6 and the long-running mode: one instance acts at a time, a dead holder is replaced after
+// its Lease expires and not before, and SIGTERM stops cleanly and releases the Lease.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it, type TestContext } from 'node:test';
+import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
+import { cli } from './cli.js';
+import { container, kc, World } from './harness.js';
+import { eventually } from './kube.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
+const leases = kc.makeApiClient(CoordinationV1Api);
+const auto = { 'reloader.stakater.com/auto': 'true' };
+
+async function webWorld(t: TestContext): Promise<World> {
+  const world = await World.create(t);
+  await world.configMap('app', { v: '1' });
+  await world.deployment('web', {
+    annotations: auto,
+    podSpec: { containers: [container('app', { configMaps: ['app'] })] },
+  });
+  return world;
+}
+
+function runArgs(world: World, ...extra: string[]): string[] {
+  return [
+    'run',
+    `--kubeconfig=${kubeconfig}`,
+    `--namespaces=${world.namespace}`,
+    `--lease-namespace=${world.namespace}`,
+    ...extra,
+  ];
+}
+
+/** Starts a long-running instance; the test kills it by its id when it ends. */
+function start(t: TestContext, args: string[]): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return Object.assign(child, { output: () => output });
+}
+
+async function holder(namespace: string): Promise<string | undefined> {
+  try {
+    return (
+      (await leases.readNamespacedLease({ name: 'polling-reloader', namespace })).spec
+        ?.holderIdentity ?? undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+async function generation(world: World): Promise<number> {
+  return (await world.read('Deployment', 'web')).metadata?.generation ?? 0;
+}
+
+describe('Lease and long-running mode (SPEC §6)', () => {
+  it('run --once does nothing while another live instance holds the Lease', async (t) => {
+    const world = await webWorld(t);
+    await world.pass();
+    await world.setConfigMap('app', { v: '2' });
+    const now = new V1MicroTime(Date.now());
+    await leases.createNamespacedLease({
+      namespace: world.namespace,
+      body: {
+        metadata: { name: 'polling-reloader' },
+        spec: {
+          holderIdentity: 'someone-else',
+          leaseDurationSeconds: 60,
+          acquireTime: now,
+          renewTime: now,
+        },
+      },
+    });
+    const before = await world.template('Deployment', 'web');
+    const result = await cli([...runArgs(world, '--once', `--state=${world.statePath}`)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /held by someone-else/);
+    assert.equal(
+      await world.template('Deployment', 'web'),
+      before,
+      'the change waits for the holder',
+    );
+    assert.equal(await holder(world.namespace), 'someone-else');
+  });
+
+  it('two instances started together: one acts per pass, every change is applied once', async (t) => {
+    const world = await webWorld(t);
+    const common = ['--interval=500ms', '--lease-duration=5s'];
+    start(t, runArgs(world, ...common, `--state=${world.statePath}.a`));
+    start(t, runArgs(world, ...common, `--state=${world.statePath}.b`));
+    await eventually('a Lease holder', () => holder(world.namespace));
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // both have recorded their baseline
+    const first = await generation(world);
+    for (let change = 1; change <= 3; change++) {
+      await world.setConfigMap('app', { v: `${change + 1}` });
+      await eventually(
+        `change ${change} applied`,
+        async () => ((await generation(world)) === first + change ? true : undefined),
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // time for a second, wrong reload
+      assert.equal(await generation(world), first + change, `change ${change} rolled exactly once`);
+    }
+  });
+
+  it('a killed holder is replaced after its Lease expires, not before; SIGTERM releases the Lease', async (t) => {
+    const world = await webWorld(t);
+    const a = start(
+      t,
+      runArgs(world, '--interval=500ms', '--lease-duration=4s', `--state=${world.statePath}`),
+    );
+    const identity = await eventually('instance a to hold the Lease', () =>
+      holder(world.namespace),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    a.kill('SIGKILL');
+    const killedAt = Date.now();
+    await new Promise((resolve) => a.once('exit', resolve));
+    const last = (
+      await leases.readNamespacedLease({ name: 'polling-reloader', namespace: world.namespace })
+    ).spec;
+    const expiresAt = new Date(last?.renewTime ?? 0).getTime() + 4000;
+    await world.setConfigMap('app', { v: '2' });
+    const before = await world.template('Deployment', 'web');
+    const b = start(
+      t,
+      runArgs(world, '--interval=250ms', '--lease-duration=4s', `--state=${world.statePath}`),
+    );
+    await eventually(
+      'instance b to take over',
+      async () => ((await holder(world.namespace)) !== identity ? true : undefined),
+      20_000,
+    );
+    const takeover = Date.now() - killedAt;
+    const renewed = (
+      await leases.readNamespacedLease({ name: 'polling-reloader', namespace: world.namespace })
+    ).spec;
+    const acquiredAt = new Date(renewed?.acquireTime ?? 0).getTime();
+    assert.ok(
+      acquiredAt >= expiresAt,
+      `taken at ${new Date(acquiredAt).toISOString()}, expiry ${new Date(expiresAt).toISOString()}`,
+    );
+    assert.equal(renewed?.leaseTransitions, 1);
+    await eventually('the pending change applied by b', async () =>
+      (await world.template('Deployment', 'web')) !== before ? true : undefined,
+    );
+    process.stdout.write(
+      `# takeover after SIGKILL of the holder: ${takeover} ms (Lease duration 4 s)\n`,
+    );
+
+    const stopping = Date.now();
+    b.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) =>
+      b.once('exit', (c) => {
+        resolve(c);
+      }),
+    );
+    const shutdown = Date.now() - stopping;
+    assert.equal(code, 0, b.output());
+    assert.ok(shutdown < 10_000, `shut down in ${shutdown} ms`);
+    assert.equal(await holder(world.namespace), undefined, 'the Lease is released');
+    process.stdout.write(`# shutdown after SIGTERM: ${shutdown} ms\n`);
+  });
+});
