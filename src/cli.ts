@@ -6,7 +6,7 @@ import { createLogger } from './log.js';
 import { envPrefix, errorOutput, passOptions, runCommand, type RunFlags } from './options.js';
 import { checkPermissions } from './permissions.js';
 import { runOnce, runScheduled } from './runner.js';
-import { fileStateStore } from './state.js';
+import { openStateStore, parseConfigMapLocation } from './configmap-state.js';
 
 async function run(flags: RunFlags): Promise<number> {
   const log = createLogger(flags.logFormat, flags.logLevel);
@@ -14,8 +14,8 @@ async function run(flags: RunFlags): Promise<number> {
   const options = passOptions(flags);
   const kc = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context });
   const version = await checkReachable(kc);
-  await checkPermissions(kc, options);
-  const store = await fileStateStore(flags.state);
+  await checkPermissions(kc, options, parseConfigMapLocation(flags.state)?.namespace);
+  const store = await openStateStore(kc, flags.state);
   const lease = new LeaseLock(kc, {
     name: flags.leaseName,
     namespace: flags.leaseNamespace,

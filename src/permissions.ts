@@ -21,60 +21,66 @@ const resourceOf: Record<WorkloadKind, [string, string]> = {
 };
 
 /** What a pass will call, so that a missing permission stops it before anything changes. */
-export function neededPermissions(options: PassOptions): Need[] {
-  const { scope, dryRun } = options;
-  const namespaces = scope.namespaces.length > 0 ? scope.namespaces : [undefined];
+export function neededPermissions(options: PassOptions, stateNamespace?: string): Need[] {
+  const { scope, dryRun, hashKey } = options;
   const needs: Need[] = [
     {
       verb: 'get',
       group: '',
       resource: 'secrets',
-      namespace: options.hashKey.namespace,
-      name: options.hashKey.name,
+      namespace: hashKey.namespace,
+      name: hashKey.name,
     },
   ];
-  if (!dryRun) needs.push(...ownNamespaceNeeds(options.hashKey.namespace));
+  if (!dryRun) needs.push(...ownNamespaceNeeds(hashKey.namespace, stateNamespace));
   if (scope.namespaceSelector) needs.push({ verb: 'list', group: '', resource: 'namespaces' });
-  for (const namespace of namespaces) {
-    for (const [kind, resource] of [
-      ['ConfigMap', 'configmaps'],
-      ['Secret', 'secrets'],
-    ] as const) {
-      if (!scope.resourcesToIgnore.includes(kind))
-        needs.push({ verb: 'list', group: '', resource, namespace });
-    }
-    for (const kind of scope.workloadKinds) {
-      if (kind === 'Rollout') continue; // optional: listed only where the API exists
-      const [group, resource] = resourceOf[kind];
-      const verbs = dryRun
-        ? ['list']
-        : kind === 'Job'
-          ? ['list', 'get', 'delete', 'create']
-          : ['list', 'get', 'patch'];
-      for (const verb of verbs) needs.push({ verb, group, resource, namespace });
-    }
+  for (const namespace of scope.namespaces.length > 0 ? scope.namespaces : [undefined]) {
+    needs.push(...namespaceNeeds(options, namespace));
   }
   return needs;
 }
 
-/** Creating the hash key, and holding the Lease, in the reloader's own namespace. */
-function ownNamespaceNeeds(namespace: string): Need[] {
-  return [
-    { verb: 'create', group: '', resource: 'secrets', namespace },
-    ...['get', 'create', 'update'].map((verb) => ({
-      verb,
-      group: 'coordination.k8s.io',
-      resource: 'leases',
-      namespace,
-    })),
-  ];
+/** Listing sources and listing and changing workloads in one namespace (or cluster-wide). */
+function namespaceNeeds({ scope, dryRun }: PassOptions, namespace: string | undefined): Need[] {
+  const needs: Need[] = [];
+  for (const [kind, resource] of [
+    ['ConfigMap', 'configmaps'],
+    ['Secret', 'secrets'],
+  ] as const) {
+    if (!scope.resourcesToIgnore.includes(kind))
+      needs.push({ verb: 'list', group: '', resource, namespace });
+  }
+  for (const kind of scope.workloadKinds) {
+    if (kind === 'Rollout') continue; // optional: listed only where the API exists
+    const [group, resource] = resourceOf[kind];
+    const changes = kind === 'Job' ? ['get', 'delete', 'create'] : ['get', 'patch'];
+    for (const verb of ['list', ...(dryRun ? [] : changes)])
+      needs.push({ verb, group, resource, namespace });
+  }
+  return needs;
+}
+
+/** Creating the hash key and holding the Lease in the reloader's own namespace; the state's ConfigMaps. */
+function ownNamespaceNeeds(namespace: string, stateNamespace: string | undefined): Need[] {
+  const needs: Need[] = [{ verb: 'create', group: '', resource: 'secrets', namespace }];
+  for (const verb of ['get', 'create', 'update']) {
+    needs.push({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace });
+  }
+  for (const verb of stateNamespace ? ['get', 'create', 'update', 'delete'] : []) {
+    needs.push({ verb, group: '', resource: 'configmaps', namespace: stateNamespace });
+  }
+  return needs;
 }
 
 /** Asks the API server (SelfSubjectAccessReview) and fails with every permission that is missing. */
-export async function checkPermissions(kc: KubeConfig, options: PassOptions): Promise<void> {
+export async function checkPermissions(
+  kc: KubeConfig,
+  options: PassOptions,
+  stateNamespace?: string,
+): Promise<void> {
   const api = kc.makeApiClient(AuthorizationV1Api);
   const missing: string[] = [];
-  for (const need of neededPermissions(options)) {
+  for (const need of neededPermissions(options, stateNamespace)) {
     const review = await api.createSelfSubjectAccessReview({
       body: { spec: { resourceAttributes: { ...need } } },
     });

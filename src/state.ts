@@ -33,6 +33,11 @@ export interface StateStore {
   save(data: StateData): Promise<void>;
 }
 
+/** A state that exists but cannot be used; anything else a read throws is a fault to report. */
+export class UnreadableState extends Error {
+  override name = 'UnreadableState';
+}
+
 /** A lowdb-backed store; a store for a new place only needs a lowdb adapter and a set-aside. */
 export class LowStateStore implements StateStore {
   private readonly db: Low;
@@ -53,7 +58,8 @@ export class LowStateStore implements StateStore {
       if (isStateData(this.db.data)) return { data: this.db.data };
       problem = 'it is not a polling-reloader state (version 1)';
     } catch (err) {
-      problem = `it cannot be parsed (${err instanceof Error ? err.message : String(err)})`;
+      if (!(err instanceof SyntaxError || err instanceof UnreadableState)) throw err;
+      problem = `it cannot be parsed (${err.message})`;
     }
     const kept = await this.setAside();
     return {

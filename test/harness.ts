@@ -14,7 +14,8 @@ import {
 import type { WorkloadKind } from '../src/model.js';
 import { parseRunFlags, passOptions } from '../src/options.js';
 import { runPass, type PassReport } from '../src/pass.js';
-import { fileStateStore, type StateStore } from '../src/state.js';
+import { openStateStore } from '../src/configmap-state.js';
+import type { StateStore } from '../src/state.js';
 import { kindInfo, podTemplate, type WorkloadObject } from '../src/workloads.js';
 import { adminKubeConfig, testNamespace } from './kube.js';
 
@@ -90,7 +91,7 @@ export class World {
       ? []
       : [`--namespaces=${this.namespace}`];
     const flags = parseRunFlags([...this.baseArgs(), ...scoped, ...args]);
-    const store = wrap(await fileStateStore(flags.state));
+    const store = wrap(await openStateStore(kc, flags.state));
     return runPass({ kc, store, now: () => new Date() }, passOptions(flags));
   }
 

@@ -1,0 +1,93 @@
+// State kept in ConfigMaps (--state=configmap:NAMESPACE/NAME): a CronJob then needs no volume.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { configMapStateStore } from '../src/configmap-state.js';
+import type { StateData } from '../src/state.js';
+import { container, core, kc, reloaded, World } from './harness.js';
+
+const auto = { 'reloader.stakater.com/auto': 'true' };
+
+function state(sources: number): StateData {
+  const entries = Array.from({ length: sources }, (_, i) => [
+    `ns/ConfigMap/cm-${i}`,
+    { uid: `uid-${i}`, resourceVersion: String(i), hash: 'h'.repeat(40) },
+  ]);
+  return {
+    version: 1,
+    keyId: 'k',
+    savedAt: new Date(0).toISOString(),
+    sources: Object.fromEntries(entries),
+  };
+}
+
+async function configMapNames(namespace: string): Promise<string[]> {
+  return (await core.listNamespacedConfigMap({ namespace })).items
+    .map((c) => c.metadata?.name ?? '')
+    .filter((n) => n.startsWith('state'))
+    .sort();
+}
+
+describe('state in ConfigMaps', () => {
+  it('a pass records, compares and saves its state in the cluster', async (t) => {
+    const world = await World.create(t);
+    const flag = `--state=configmap:${world.namespace}/state`;
+    await world.configMap('app', { v: '1' });
+    await world.deployment('web', {
+      annotations: auto,
+      podSpec: { containers: [container('app', { configMaps: ['app'] })] },
+    });
+    assert.equal((await world.pass(flag)).baseline, true);
+    await world.setConfigMap('app', { v: '2' });
+    const report = await world.pass(flag);
+    assert.equal(report.baseline, false);
+    assert.deepEqual(reloaded(report), ['Deployment/web']);
+    assert.deepEqual(reloaded(await world.pass(flag)), []);
+    assert.equal((await configMapNames(world.namespace)).length, 2, 'the head and one part');
+  });
+
+  it('splits a large state across ConfigMaps and removes the old parts on each save', async (t) => {
+    const world = await World.create(t);
+    const store = configMapStateStore(kc, world.namespace, 'state', 2_000);
+    const data = state(100);
+    await store.load();
+    await store.save(data);
+    const parts = (await configMapNames(world.namespace)).length - 1;
+    assert.ok(parts > 3, `${parts} parts`);
+    const reread = await configMapStateStore(kc, world.namespace, 'state', 2_000).load();
+    assert.deepEqual(reread.data, data);
+    await store.save(state(10));
+    assert.equal((await configMapNames(world.namespace)).length, 2, 'old parts deleted');
+    assert.equal(Object.keys((await store.load()).data?.sources ?? {}).length, 10);
+  });
+
+  it('two writers: the second save of the same version is refused (optimistic concurrency)', async (t) => {
+    const world = await World.create(t);
+    const a = configMapStateStore(kc, world.namespace, 'state');
+    const b = configMapStateStore(kc, world.namespace, 'state');
+    await a.load();
+    await a.save(state(1));
+    await a.load();
+    await b.load();
+    await a.save(state(2));
+    await assert.rejects(b.save(state(3)), /written by another instance/);
+    assert.equal(
+      Object.keys((await a.load()).data?.sources ?? {}).length,
+      2,
+      'the first write stands',
+    );
+  });
+
+  it('an unreadable state is reported, kept aside and replaced by a baseline', async (t) => {
+    const world = await World.create(t);
+    await core.createNamespacedConfigMap({
+      namespace: world.namespace,
+      body: { metadata: { name: 'state' }, data: { generation: 'g', parts: '2' } },
+    });
+    const loaded = await configMapStateStore(kc, world.namespace, 'state').load();
+    assert.equal(loaded.data, undefined);
+    assert.match(loaded.problem ?? '', /unreadable.*kept as configmap:/);
+    const names = await configMapNames(world.namespace);
+    assert.equal(names.length, 1);
+    assert.match(names[0] ?? '', /^state-unreadable-/);
+  });
+});
