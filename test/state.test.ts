@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configMapStateStore } from '../src/configmap-state.js';
-import type { StateData } from '../src/state.js';
+import type { ObservedSource, StateData } from '../src/state.js';
 import { container, core, kc, reloaded, World } from './harness.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
 
 function state(sources: number): StateData {
-  const entries = Array.from({ length: sources }, (_, i) => [
+  const entries = Array.from({ length: sources }, (_, i): [string, ObservedSource] => [
     `ns/ConfigMap/cm-${i}`,
     { uid: `uid-${i}`, resourceVersion: String(i), hash: 'h'.repeat(40) },
   ]);
