@@ -37,6 +37,7 @@ export async function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 60_000,
+  intervalMs = 250,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -47,7 +48,7 @@ export async function eventually<T>(
     } catch (err) {
       last = err;
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   const reason = last instanceof Error ? `: ${last.message}` : '';
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);

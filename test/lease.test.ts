@@ -172,4 +172,46 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     assert.equal(await holder(world.namespace), undefined, 'the Lease is released');
     process.stdout.write(`# shutdown after SIGTERM: ${shutdown} ms\n`);
   });
+
+  it('SIGKILL in the middle of a pass: the next run applies every pending change exactly once', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    const names = Array.from({ length: 24 }, (_, i) => `web-${i}`);
+    for (const name of names) {
+      await world.deployment(name, {
+        annotations: auto,
+        podSpec: { containers: [container('app', { configMaps: ['app'] })] },
+      });
+    }
+    const args = runArgs(world, '--once', '--lease-duration=2s', `--state=${world.statePath}`);
+    assert.equal((await cli(args)).code, 0);
+    const generations = async () =>
+      Promise.all(
+        names.map(async (n) => (await world.read('Deployment', n)).metadata?.generation ?? 0),
+      );
+    const initial = await generations();
+    await world.setConfigMap('app', { v: '2' });
+
+    const victim = start(t, args);
+    await eventually(
+      'the first patches',
+      async () => ((await generations()).some((g, i) => g > (initial[i] ?? 0)) ? true : undefined),
+      30_000,
+      20,
+    );
+    victim.kill('SIGKILL');
+    await new Promise((resolve) => victim.once('exit', resolve));
+    const partial = (await generations()).filter((g, i) => g > (initial[i] ?? 0)).length;
+    process.stdout.write(`# killed after ${partial} of ${names.length} patches\n`);
+
+    await eventually('the Lease of the killed run to expire', async () =>
+      (await cli(args)).stderr.includes('held by') ? undefined : true,
+    );
+    const after = await generations();
+    after.forEach((g, i) => {
+      assert.equal(g, (initial[i] ?? 0) + 1, `${names[i] ?? ''} rolled exactly once`);
+    });
+    assert.equal((await cli(args)).code, 0);
+    assert.deepEqual(await generations(), after, 'a further run repeats nothing');
+  });
 });
