@@ -33,7 +33,7 @@ async function run(flags: RunFlags): Promise<number> {
     `long-running mode: ${flags.schedule ? `schedule "${flags.schedule}"` : `every ${flags.interval} ms`}, ` +
       `Lease ${flags.leaseNamespace}/${flags.leaseName} as ${lease.options.identity}`,
   );
-  return runScheduled(deps, schedule);
+  return runScheduled(deps, schedule, { port: flags.healthPort, host: flags.healthAddress });
 }
 
 const program = new Command('polling-reloader')

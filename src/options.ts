@@ -39,6 +39,13 @@ const duration = (raw: string): number => {
   return parsed.value;
 };
 
+const port = (raw: string): number => {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new InvalidArgumentError('not a port number');
+  return value;
+};
+
 const cronExpression = (raw: string): string => {
   if (!cron.validate(raw)) {
     throw new InvalidArgumentError(
@@ -167,6 +174,15 @@ export function addRunOptions(cmd: Command): Command {
       '--schedule <cron>',
       'run passes on this cron schedule instead (seconds field optional)',
     ).argParser(cronExpression),
+    flag(
+      '--health-port <port>',
+      'serve /live and /ready on this port in the long-running mode (0: off)',
+    )
+      .argParser(port)
+      .default(0),
+    flag('--health-address <address>', 'address for --health-port (0.0.0.0 in a pod)').default(
+      '127.0.0.1',
+    ),
     flag('--lease-name <name>', 'the Lease that lets one instance act at a time').default(
       'polling-reloader',
     ),
@@ -254,6 +270,8 @@ export interface RunFlags {
   schedule?: string;
   leaseName: string;
   leaseDuration: number;
+  healthPort: number;
+  healthAddress: string;
   kubeconfig?: string;
   context?: string;
   state: string;

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import cron from 'node-cron';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
+import { startHealthServer } from './health.js';
 import { message } from './kube.js';
 import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
@@ -43,15 +44,26 @@ export async function runOnce(deps: RunnerDeps): Promise<number> {
  * expire. On a signal the pass in flight finishes its current patch, saves its state, the Lease is
  * released, and the promise resolves to 0.
  */
-export async function runScheduled(deps: RunnerDeps, schedule: Schedule): Promise<number> {
+export async function runScheduled(
+  deps: RunnerDeps,
+  schedule: Schedule,
+  health?: { port: number; host: string },
+): Promise<number> {
   // An object, so that the loop below sees what the signal handler sets.
-  const run = { stopping: false };
+  const run = { stopping: false, ready: false };
+  const probes = health?.port
+    ? await startHealthServer(health.port, health.host, {
+        live: () => !run.stopping,
+        ready: () => run.ready,
+      })
+    : undefined;
   let inFlight: Promise<void> = Promise.resolve();
   const wake = new AbortController();
   const tick = async (): Promise<void> => {
     if (run.stopping) return;
     try {
       if (await takeLease(deps)) await pass(deps, () => deps.lease.holds() && !run.stopping);
+      run.ready = true;
     } catch (err) {
       deps.log.error(`pass failed, retried on the next: ${message(err)}`);
     }
@@ -95,6 +107,7 @@ export async function runScheduled(deps: RunnerDeps, schedule: Schedule): Promis
   }
   clearInterval(renewer);
   await inFlight;
+  probes?.close();
   await deps.lease.release();
   deps.log.info('stopped; Lease released');
   return 0;

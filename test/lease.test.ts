@@ -2,6 +2,7 @@
 // its Lease expires and not before, and SIGTERM stops cleanly and releases the Lease.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, it, type TestContext } from 'node:test';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
@@ -214,4 +215,30 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     assert.equal((await cli(args)).code, 0);
     assert.deepEqual(await generations(), after, 'a further run repeats nothing');
   });
+
+  it('--health-port serves /live and /ready in the long-running mode', async (t) => {
+    const world = await webWorld(t);
+    const port = await freePort();
+    const child = start(
+      t,
+      runArgs(world, '--interval=1s', `--health-port=${port}`, `--state=${world.statePath}`),
+    );
+    const status = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+    await eventually('/ready to answer 200', async () =>
+      (await status('/ready').catch(() => 0)) === 200 ? true : undefined,
+    );
+    assert.equal(await status('/live'), 200);
+    assert.equal(await status('/other'), 404);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/live`), 'closed with the process');
+  });
 });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
