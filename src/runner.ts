@@ -31,9 +31,11 @@ export async function runOnce(deps: RunnerDeps): Promise<number> {
     return 0;
   }
   if (!(await takeLease(deps))) return 0;
+  const stopRenewing = keepRenewed(deps);
   try {
     return exitCode(await pass(deps, () => deps.lease.holds()));
   } finally {
+    stopRenewing();
     await deps.lease.release();
   }
 }
@@ -68,14 +70,7 @@ export async function runScheduled(
       deps.log.error(`pass failed, retried on the next: ${message(err)}`);
     }
   };
-  const renewEvery = (deps.lease.options.durationSeconds * 1000) / 3;
-  const renewer = setInterval(() => {
-    if (deps.lease.holds()) {
-      deps.lease.acquire().catch((err: unknown) => {
-        deps.log.warn(`Lease renewal failed: ${message(err)}`);
-      });
-    }
-  }, renewEvery);
+  const stopRenewing = keepRenewed(deps);
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       if (run.stopping) return;
@@ -105,12 +100,28 @@ export async function runScheduled(
       await sleep(schedule.intervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
     }
   }
-  clearInterval(renewer);
+  stopRenewing();
   await inFlight;
   probes?.close();
   await deps.lease.release();
   deps.log.info('stopped; Lease released');
   return 0;
+}
+
+/** Renews a held Lease every third of its duration, until the returned function is called. */
+function keepRenewed(deps: RunnerDeps): () => void {
+  const timer = setInterval(
+    () => {
+      if (!deps.lease.holds()) return;
+      deps.lease.acquire().catch((err: unknown) => {
+        deps.log.warn(`Lease renewal failed: ${message(err)}`);
+      });
+    },
+    (deps.lease.options.durationSeconds * 1000) / 3,
+  );
+  return () => {
+    clearInterval(timer);
+  };
 }
 
 async function takeLease(deps: RunnerDeps): Promise<boolean> {
