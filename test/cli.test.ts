@@ -8,6 +8,7 @@ import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/clien
 import { runCommand } from '../src/options.js';
 import { cli } from './cli.js';
 import { container, core, kc, World } from './harness.js';
+import { tokenKubeConfig } from './kube.js';
 
 const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
 const auto = { 'reloader.stakater.com/auto': 'true' };
@@ -188,15 +189,7 @@ describe('command line (SPEC §5)', () => {
           body: { spec: { audiences: [] } },
         })
       ).status?.token ?? '';
-    const cluster = kc.getCurrentCluster();
-    assert.ok(cluster);
-    const weak = new KubeConfig();
-    weak.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'weak', token }],
-      contexts: [{ name: 'weak', cluster: cluster.name, user: 'weak' }],
-      currentContext: 'weak',
-    });
+    const weak = tokenKubeConfig(kc, token);
     const file = join(mkdtempSync(join(tmpdir(), 'weak-')), 'kubeconfig');
     writeFileSync(file, weak.exportConfig());
     assert.ok(

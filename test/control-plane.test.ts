@@ -5,15 +5,19 @@ import { describe, it } from 'node:test';
 import {
   AppsV1Api,
   CoreV1Api,
-  KubeConfig,
   PatchStrategy,
   RbacAuthorizationV1Api,
-  Watch,
   setHeaderOptions,
   type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { adminKubeConfig, eventually, testNamespace } from './kube.js';
+import {
+  adminKubeConfig,
+  eventually,
+  testNamespace,
+  tokenKubeConfig,
+  watchStatus,
+} from './kube.js';
 
 const kc = adminKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -137,34 +141,3 @@ describe('test control plane', () => {
     );
   });
 });
-
-function tokenKubeConfig(admin: KubeConfig, token: string): KubeConfig {
-  const cluster = admin.getCurrentCluster();
-  assert.ok(cluster);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: 'sa', token }],
-    contexts: [{ name: 'sa', cluster: cluster.name, user: 'sa' }],
-    currentContext: 'sa',
-  });
-  return kc;
-}
-
-/** Starts a short watch and resolves to its HTTP status: 200 when it ran, else the refusal code. */
-async function watchStatus(kc: KubeConfig, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    new Watch(kc)
-      .watch(
-        path,
-        { timeoutSeconds: 1 },
-        () => undefined,
-        (err: (Error & { statusCode?: number }) | null) => {
-          if (!err) resolve(200);
-          else if (typeof err.statusCode === 'number') resolve(err.statusCode);
-          else reject(err);
-        },
-      )
-      .catch(reject);
-  });
-}

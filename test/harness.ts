@@ -192,3 +192,14 @@ export function reloaded(report: PassReport): string[] {
     .map((o) => `${o.reload.workload.kind}/${o.reload.workload.name}`)
     .sort();
 }
+
+/** A world with ConfigMap `app` and Deployment `web` that auto-reloads when `app` changes. */
+export async function autoWorld(t: TestContext): Promise<World> {
+  const world = await World.create(t);
+  await world.configMap('app', { v: '1' });
+  await world.deployment('web', {
+    annotations: { 'reloader.stakater.com/auto': 'true' },
+    podSpec: { containers: [container('app', { configMaps: ['app'] })] },
+  });
+  return world;
+}

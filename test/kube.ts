@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 
 /**
  * The admin kubeconfig of the control plane that `scripts/test-integration` started. Integration
@@ -52,4 +52,36 @@ export async function eventually<T>(
   }
   const reason = last instanceof Error ? `: ${last.message}` : '';
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+}
+
+/** A kubeconfig for the same cluster that authenticates with a ServiceAccount token. */
+export function tokenKubeConfig(admin: KubeConfig, token: string): KubeConfig {
+  const cluster = admin.getCurrentCluster();
+  if (!cluster) throw new Error('the admin kubeconfig has no cluster');
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'sa', token }],
+    contexts: [{ name: 'sa', cluster: cluster.name, user: 'sa' }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
+
+/** Starts a short watch and resolves to its HTTP status: 200 when it ran, else the refusal code. */
+export async function watchStatus(kc: KubeConfig, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    new Watch(kc)
+      .watch(
+        path,
+        { timeoutSeconds: 1 },
+        () => undefined,
+        (err: (Error & { statusCode?: number }) | null) => {
+          if (!err) resolve(200);
+          else if (typeof err.statusCode === 'number') resolve(err.statusCode);
+          else reject(err);
+        },
+      )
+      .catch(reject);
+  });
 }

@@ -7,23 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, it, type TestContext } from 'node:test';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import { cli } from './cli.js';
-import { container, kc, World } from './harness.js';
+import { autoWorld, container, kc, World } from './harness.js';
 import { eventually } from './kube.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
 const leases = kc.makeApiClient(CoordinationV1Api);
 const auto = { 'reloader.stakater.com/auto': 'true' };
-
-async function webWorld(t: TestContext): Promise<World> {
-  const world = await World.create(t);
-  await world.configMap('app', { v: '1' });
-  await world.deployment('web', {
-    annotations: auto,
-    podSpec: { containers: [container('app', { configMaps: ['app'] })] },
-  });
-  return world;
-}
 
 function runArgs(world: World, ...extra: string[]): string[] {
   return [
@@ -67,7 +57,7 @@ async function generation(world: World): Promise<number> {
 
 describe('Lease and long-running mode (SPEC §6)', () => {
   it('run --once does nothing while another live instance holds the Lease', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.pass();
     await world.setConfigMap('app', { v: '2' });
     const now = new V1MicroTime(Date.now());
@@ -96,7 +86,7 @@ describe('Lease and long-running mode (SPEC §6)', () => {
   });
 
   it('two instances started together: one acts per pass, every change is applied once', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     const common = ['--interval=500ms', '--lease-duration=5s'];
     start(t, runArgs(world, ...common, `--state=${world.statePath}.a`));
     start(t, runArgs(world, ...common, `--state=${world.statePath}.b`));
@@ -116,7 +106,7 @@ describe('Lease and long-running mode (SPEC §6)', () => {
   });
 
   it('a killed holder is replaced after its Lease expires, not before; SIGTERM releases the Lease', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     const a = start(
       t,
       runArgs(world, '--interval=500ms', '--lease-duration=4s', `--state=${world.statePath}`),
@@ -217,7 +207,7 @@ describe('Lease and long-running mode (SPEC §6)', () => {
   });
 
   it('--health-port serves /live and /ready in the long-running mode', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     const port = await freePort();
     const child = start(
       t,

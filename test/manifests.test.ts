@@ -12,7 +12,6 @@ import {
   CoreV1Api,
   KubeConfig,
   loadAllYaml,
-  Watch,
   type KubernetesObject,
   type V1ClusterRole,
   type V1Container,
@@ -25,7 +24,7 @@ import { neededPermissions } from '../src/permissions.js';
 import { parseRunFlags, passOptions } from '../src/options.js';
 import { cli } from './cli.js';
 import { apps, container, core, kc, withTemplate, World } from './harness.js';
-import { eventually } from './kube.js';
+import { eventually, tokenKubeConfig, watchStatus } from './kube.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const adminKubeconfig = process.env.TEST_KUBECONFIG ?? '';
@@ -100,19 +99,6 @@ async function ensureNamespace(name: string): Promise<void> {
   });
 }
 
-function tokenKubeConfig(admin: KubeConfig, token: string): KubeConfig {
-  const cluster = admin.getCurrentCluster();
-  assert.ok(cluster);
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: 'sa', token }],
-    contexts: [{ name: 'sa', cluster: cluster.name, user: 'sa' }],
-    currentContext: 'sa',
-  });
-  return config;
-}
-
 /** A token of the manifests' ServiceAccount, and a kubeconfig file that uses it. */
 async function serviceAccountKubeConfig(
   t: TestContext,
@@ -132,24 +118,6 @@ async function serviceAccountKubeConfig(
   const path = join(dir, 'kubeconfig');
   writeFileSync(path, config.exportConfig(), { mode: 0o600 });
   return { config, path };
-}
-
-/** Starts a short watch and resolves to its HTTP status: 200 when it ran, else the refusal code. */
-async function watchStatus(config: KubeConfig, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    new Watch(config)
-      .watch(
-        path,
-        { timeoutSeconds: 1 },
-        () => undefined,
-        (err: (Error & { statusCode?: number }) | null) => {
-          if (!err) resolve(200);
-          else if (typeof err.statusCode === 'number') resolve(err.statusCode);
-          else reject(err);
-        },
-      )
-      .catch(reject);
-  });
 }
 
 /** Every `NAMESPACE verb group/resource` the rendered Roles and ClusterRoles grant ('*': all). */

@@ -4,24 +4,14 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
-import { apps, container, core, kc, reloaded, World } from './harness.js';
+import { autoWorld, apps, container, core, kc, reloaded, World } from './harness.js';
 import { eventually } from './kube.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
 
-async function webWorld(t: Parameters<typeof World.create>[0]): Promise<World> {
-  const world = await World.create(t);
-  await world.configMap('app', { v: '1' });
-  await world.deployment('web', {
-    annotations: auto,
-    podSpec: { containers: [container('app', { configMaps: ['app'] })] },
-  });
-  return world;
-}
-
 describe('one pass (SPEC §1)', () => {
   it('records a baseline and restarts nothing, then reloads a changed ConfigMap and its pods roll', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     const first = await world.pass();
     assert.equal(first.baseline, true);
     assert.deepEqual(reloaded(first), []);
@@ -51,7 +41,7 @@ describe('one pass (SPEC §1)', () => {
   });
 
   it('ignores a change to labels or annotations alone', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.pass();
     const before = await world.template('Deployment', 'web');
     await core.patchNamespacedConfigMap({
@@ -123,7 +113,7 @@ describe('one pass (SPEC §1)', () => {
   });
 
   it('a crash between the patches and the save repeats no reload', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.pass();
     await world.setConfigMap('app', { v: '2' });
     const crash = new Error('crashed before saving');
@@ -144,7 +134,7 @@ describe('one pass (SPEC §1)', () => {
   });
 
   it('a lost state restarts nothing, except a workload whose record proves it runs an old config', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.deployment('never-reloaded', {
       annotations: auto,
       podSpec: { containers: [container('app', { configMaps: ['app'] })] },
@@ -168,7 +158,7 @@ describe('one pass (SPEC §1)', () => {
   });
 
   it('an unreadable state file is reported, kept aside and replaced by a baseline', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.pass();
     await world.setConfigMap('app', { v: '2' });
     writeFileSync(world.statePath, '{ not json');
@@ -219,7 +209,7 @@ describe('one pass (SPEC §1)', () => {
   });
 
   it('--dry-run plans the reload and changes nothing in the cluster or the state', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.pass();
     await world.setConfigMap('app', { v: '2' });
     const state = readFileSync(world.statePath, 'utf8');
@@ -243,7 +233,7 @@ describe('one pass (SPEC §1)', () => {
   });
 
   it('a dry run on a cluster it has never seen creates no hash key and no state', async (t) => {
-    const world = await webWorld(t);
+    const world = await autoWorld(t);
     await world.pass('--dry-run');
     assert.equal(existsSync(world.statePath), false);
     const secrets = await core.listNamespacedSecret({ namespace: world.namespace });
