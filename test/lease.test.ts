@@ -206,6 +206,26 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     assert.deepEqual(await generations(), after, 'a further run repeats nothing');
   });
 
+  it('--schedule: a change made while no instance ran is applied by the next one', async (t) => {
+    const world = await autoWorld(t);
+    const args = runArgs(world, '--schedule=* * * * * *', `--state=${world.statePath}`);
+    const first = start(t, args);
+    await eventually('a baseline in the state', async () =>
+      (await holder(world.namespace)) ? true : undefined,
+    );
+    await eventually('the state saved', async () =>
+      (await world.pass('--dry-run')).baseline ? undefined : true,
+    );
+    first.kill('SIGTERM');
+    assert.equal(await new Promise((resolve) => first.once('exit', resolve)), 0);
+    const before = await world.template('Deployment', 'web');
+    await world.setConfigMap('app', { v: '2' }); // nobody runs now
+    start(t, args);
+    await eventually('the change applied on the schedule', async () =>
+      (await world.template('Deployment', 'web')) !== before ? true : undefined,
+    );
+  });
+
   it('--health-port serves /live and /ready in the long-running mode', async (t) => {
     const world = await autoWorld(t);
     const port = await freePort();
