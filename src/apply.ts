@@ -38,19 +38,29 @@ function retryable(err: unknown): boolean {
   return status === 409 || status === 422 || status === 429 || status >= 500;
 }
 
+/** Performs one planned reload; see `reloadApplier`. */
+export type ApplyReload = (reload: Reload, ctx: PatchContext) => Promise<Outcome>;
+
 /**
- * Performs one reload against the object as it is now: read, compute the patch, apply it, and on a
- * conflict or a transient fault start over after a backoff. Never throws: a failure is an outcome,
- * so that one workload's fault leaves the others' reloads going.
+ * Makes the function that performs reloads, with its API clients built once (the generic client
+ * caches API discovery, so one per pass, not one per reload). Each reload works on the object as
+ * it is now: read, compute the patch, apply it, and on a conflict or a transient fault start over
+ * after a backoff. It never throws: a failure is an outcome, so that one workload's fault leaves
+ * the others' reloads going.
  */
-export async function applyReload(
-  kc: KubeConfig,
-  reload: Reload,
-  ctx: PatchContext,
-  retry: RetryPolicy = defaultRetry,
-): Promise<Outcome> {
+export function reloadApplier(kc: KubeConfig, retry: RetryPolicy = defaultRetry): ApplyReload {
   const client = KubernetesObjectApi.makeApiClient(kc);
   const patch = jsonPatcher(kc);
+  return (reload, ctx) => applyReload(client, patch, retry, reload, ctx);
+}
+
+async function applyReload(
+  client: KubernetesObjectApi,
+  patch: Patcher,
+  retry: RetryPolicy,
+  reload: Reload,
+  ctx: PatchContext,
+): Promise<Outcome> {
   const { kind, namespace, name } = reload.workload;
   const header = { apiVersion: kindInfo[kind].apiVersion, kind, metadata: { name, namespace } };
   let last: unknown;

@@ -66,6 +66,28 @@ export async function checkReachable(kc: KubeConfig): Promise<string> {
   }
 }
 
+/** One page of a list, as every list call returns it. */
+export interface Page<T> {
+  items: T[];
+  metadata?: { _continue?: string | undefined } | undefined;
+}
+
+/**
+ * Walks a paginated list page by page, so that only one page is held at a time. A continue token
+ * that expired (410) fails the list, and with it the pass, which the next pass repeats.
+ */
+export async function paginate<T>(
+  fetch: (token: string | undefined) => Promise<Page<T>>,
+  each: (item: T) => void,
+): Promise<void> {
+  let token: string | undefined;
+  do {
+    const page = await fetch(token);
+    for (const item of page.items) each(item);
+    token = page.metadata?._continue || undefined;
+  } while (token);
+}
+
 /** The HTTP status of an API error, when it has one. */
 export function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;

@@ -56,8 +56,6 @@ export interface Workload {
   reloadedAt?: string | undefined;
   /** Deployments: when polling-reloader paused its rollout (the paused-at annotation). */
   pausedAt?: string | undefined;
-  /** Jobs: finished (complete or failed) Jobs are never re-created. */
-  finished?: boolean | undefined;
 }
 
 export function workloadId(w: { kind: WorkloadKind; namespace: string; name: string }): string {

@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { applyReload, type Outcome } from './apply.js';
+import { reloadApplier, type Outcome } from './apply.js';
 import { detectChanges } from './changes.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
@@ -81,6 +81,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   if (options.dryRun) return report;
 
   const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
+  const applyReload = reloadApplier(kc);
   for (const reload of plan.reloads) {
     const outcome: Outcome =
       deps.canAct && !deps.canAct()
@@ -88,7 +89,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
             status: 'failed',
             error: 'not applied: this instance stopped acting (Lease lost or shutting down)',
           }
-        : await applyReload(kc, reload, ctx);
+        : await applyReload(reload, ctx);
     report.outcomes.push({ reload, outcome });
   }
   const failed = report.outcomes.filter((o) => o.outcome.status === 'failed').map((o) => o.reload);

@@ -689,7 +689,6 @@ describe('readRecord and toWorkload', () => {
     assert.equal(w.reloadedAt, earlier);
     assert.deepEqual(w.references, [{ kind: 'ConfigMap', name: 'cfg', containers: ['main'] }]);
     assert.equal(w.pausedAt, undefined);
-    assert.equal(w.finished, undefined);
   });
 
   it('does not use a record made with another key', () => {

@@ -8,15 +8,11 @@ import type { AnnotationNames } from './annotations.js';
 import type { Hasher } from './hashing.js';
 import { sourceId, type Source } from './model.js';
 import type { SourceKind } from './references.js';
+import { paginate, type Page } from './kube.js';
 import type { Scope } from './scope.js';
 import type { ObservedSource } from './state.js';
 
 const pageSize = 250;
-
-interface Page<T> {
-  items: T[];
-  metadata?: { _continue?: string | undefined } | undefined;
-}
 
 /**
  * Lists every ConfigMap and Secret in scope, page by page, keeping only identity and keyed hash:
@@ -66,19 +62,6 @@ function pager(
       ? core.listNamespacedSecret({ ...query, namespace })
       : core.listSecretForAllNamespaces(query);
   };
-}
-
-/** Walks a paginated list; a continue token that expired (410) restarts the list once. */
-export async function paginate<T>(
-  fetch: (token: string | undefined) => Promise<Page<T>>,
-  each: (item: T) => void,
-): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await fetch(token);
-    for (const item of page.items) each(item);
-    token = page.metadata?._continue || undefined;
-  } while (token);
 }
 
 function toSource(

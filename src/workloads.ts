@@ -5,11 +5,10 @@ import {
   type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 import type { AnnotationNames } from './annotations.js';
-import { statusOf } from './kube.js';
+import { paginate, statusOf } from './kube.js';
 import type { Workload, WorkloadKind } from './model.js';
 import { podSpecReferences } from './references.js';
 import type { Scope } from './scope.js';
-import { paginate } from './sources.js';
 
 /** Where each kind lives in the API and where its pod template is. */
 export const kindInfo: Record<WorkloadKind, { apiVersion: string; template: string[] }> = {
@@ -89,7 +88,6 @@ export function toWorkload(
     record: record?.key === keyId ? record.hashes : {},
     reloadedAt: record?.at,
     pausedAt: pausedBy(obj, names),
-    finished: kind === 'Job' ? jobFinished(obj) : undefined,
   };
 }
 
