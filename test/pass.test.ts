@@ -280,37 +280,28 @@ async function denyUpdates(namespace: string, name: string): Promise<() => Promi
       spec: { policyName: policy, validationActions: ['Deny'], matchResources: match },
     },
   });
-  await eventually('the policy to refuse updates', async () => {
-    try {
-      await apps.patchNamespacedDeployment({
+  // A dry-run update shows whether the policy is in force yet.
+  const accepted = async (): Promise<boolean> =>
+    apps
+      .patchNamespacedDeployment({
         name,
         namespace,
         dryRun: 'All',
         body: [{ op: 'add', path: '/metadata/labels', value: { probe: 'x' } }],
-      });
-      return undefined;
-    } catch {
-      return true;
-    }
-  });
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+  await eventually('the policy to refuse updates', async () =>
+    (await accepted()) ? undefined : true,
+  );
   let removed = false;
   return async () => {
     if (removed) return;
     removed = true;
     await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
     await admission.deleteValidatingAdmissionPolicy({ name: policy });
-    await eventually('the policy to be gone', async () => {
-      try {
-        await apps.patchNamespacedDeployment({
-          name,
-          namespace,
-          dryRun: 'All',
-          body: [{ op: 'add', path: '/metadata/labels', value: { probe: 'x' } }],
-        });
-        return true;
-      } catch {
-        return undefined;
-      }
-    });
+    await eventually('the policy to be gone', async () => ((await accepted()) ? true : undefined));
   };
 }
