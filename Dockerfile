@@ -1,10 +1,10 @@
 # syntax=docker/dockerfile:1
-# polling-reloader's image: built with Node.js 20 on Debian, run on distroless Node.js 20 as the
+# polling-reloader's image: built with Node.js 24 LTS on Debian, run on distroless Node.js 24 as the
 # non-root user 65532, with only the production dependencies and the compiled dist/.
 #   docker build -t polling-reloader:0.1.0 .
 #   docker run --rm polling-reloader:0.1.0 run --help
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # The dependencies first, so that a change of the sources reuses this layer. Their install
 # scripts are skipped here (package.json's `prepare` builds dist/, which needs the sources).
@@ -15,7 +15,7 @@ COPY src ./src
 RUN npm run build \
   && npm prune --omit=dev --ignore-scripts
 
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./package.json

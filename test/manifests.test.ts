@@ -159,7 +159,7 @@ function expected(args: string[], rolloutNamespaces: string[]): string[] {
 }
 
 function podSpecOf(obj: KubernetesObject | undefined): V1PodSpec | undefined {
-  if (obj?.kind === 'CronJob') return (obj as V1CronJob).spec?.jobTemplate.spec?.template.spec;
+  if (obj?.kind === 'CronJob') return (obj as V1CronJob).spec.jobTemplate.spec?.template.spec;
   if (obj?.kind === 'Deployment') return (obj as V1Deployment).spec?.template.spec;
   return undefined;
 }
@@ -221,7 +221,7 @@ describe('deployment manifests (cronjob/)', () => {
   it('the CronJob and the Deployment run hardened pods with the state in a ConfigMap', async () => {
     const cron = (await render('cronjob')).objects;
     const job = cron.find((o): o is V1CronJob => o.kind === 'CronJob');
-    assert.equal(job?.spec?.schedule, '* * * * *');
+    assert.equal(job?.spec.schedule, '* * * * *');
     assert.equal(job.spec.concurrencyPolicy, 'Forbid');
     assertHardenedPod(podSpecOf(job), ['run', '--once', `--state=${ownState}`]);
     assert.ok(cron.some((o) => o.kind === 'Namespace' && o.metadata?.name === own));
