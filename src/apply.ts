@@ -1,15 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  AppsV1Api,
-  BatchV1Api,
-  CustomObjectsApi,
-  KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-} from '@kubernetes/client-node';
-import { message, statusOf } from './kube.js';
-import { workloadId, type WorkloadKind } from './model.js';
+import type { Api } from './api.js';
+import { message, statusOf } from './errors.js';
+import { workloadId } from './model.js';
 import {
   applyOperations,
   reloadOperations,
@@ -17,7 +9,7 @@ import {
   type PatchContext,
 } from './patches.js';
 import type { Reload } from './plan.js';
-import { jobFinished, kindInfo, type WorkloadObject } from './workloads.js';
+import { jobFinished, workloadPath, type WorkloadObject } from './workloads.js';
 
 /** What became of one planned reload. */
 export type Outcome =
@@ -41,41 +33,46 @@ function retryable(err: unknown): boolean {
 /** Performs one planned reload; see `reloadApplier`. */
 export type ApplyReload = (reload: Reload, ctx: PatchContext) => Promise<Outcome>;
 
+const fieldManager = 'polling-reloader';
+
 /**
- * Makes the function that performs reloads, with its API clients built once (the generic client
- * caches API discovery, so one per pass, not one per reload). Each reload works on the object as
- * it is now: read, compute the patch, apply it, and on a conflict or a transient fault start over
- * after a backoff. It never throws: a failure is an outcome, so that one workload's fault leaves
- * the others' reloads going.
+ * Makes the function that performs reloads. Each reload works on the object as it is now: read,
+ * compute the patch, apply it, and on a conflict or a transient fault start over after a backoff.
+ * It never throws: a failure is an outcome, so that one workload's fault leaves the others'
+ * reloads going.
  */
-export function reloadApplier(kc: KubeConfig, retry: RetryPolicy = defaultRetry): ApplyReload {
-  const client = KubernetesObjectApi.makeApiClient(kc);
-  const patch = jsonPatcher(kc);
-  return (reload, ctx) => applyReload(client, patch, retry, reload, ctx);
+export function reloadApplier(api: Api, retry: RetryPolicy = defaultRetry): ApplyReload {
+  return (reload, ctx) => applyReload(api, retry, reload, ctx);
 }
 
 async function applyReload(
-  client: KubernetesObjectApi,
-  patch: Patcher,
+  api: Api,
   retry: RetryPolicy,
   reload: Reload,
   ctx: PatchContext,
 ): Promise<Outcome> {
   const { kind, namespace, name } = reload.workload;
-  const header = { apiVersion: kindInfo[kind].apiVersion, kind, metadata: { name, namespace } };
+  const path = workloadPath(kind, namespace, name);
   let last: unknown;
   for (let attempt = 0; attempt < retry.attempts; attempt++) {
     if (attempt > 0) await sleep(retry.baseDelayMs * 2 ** (attempt - 1));
     try {
-      const obj = await client.read<WorkloadObject>(header);
+      const obj = await api.request<WorkloadObject>({ path });
       if (kind === 'Job' && jobFinished(obj)) return { status: 'finished-job', ops: [] };
       const ops = reloadOperations(obj, reload, ctx);
       if (!ops) return { status: 'already-done', ops: [] };
       if (kind === 'Job') {
-        await recreateJob(client, obj, ops);
+        await recreateJob(api, obj, ops);
         return { status: 'recreated', ops };
       }
-      await patch(kind, namespace, name, ops);
+      // JSON Patch: its first operation tests the resourceVersion read above.
+      await api.request({
+        method: 'PATCH',
+        path,
+        query: { fieldManager },
+        body: ops,
+        contentType: 'application/json-patch+json',
+      });
       return { status: 'patched', ops };
     } catch (err) {
       last = err;
@@ -85,59 +82,26 @@ async function applyReload(
   return { status: 'failed', error: `${workloadId(reload.workload)}: ${message(last)}` };
 }
 
-type Patcher = (
-  kind: WorkloadKind,
-  namespace: string,
-  name: string,
-  body: JsonPatchOp[],
-) => Promise<unknown>;
-
-/** JSON Patch by kind; the generic object client sends its object as the body, so typed calls. */
-function jsonPatcher(kc: KubeConfig): Patcher {
-  const apps = kc.makeApiClient(AppsV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const json = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-  const fieldManager = 'polling-reloader';
-  return (kind, namespace, name, body) => {
-    const params = { name, namespace, body, fieldManager };
-    switch (kind) {
-      case 'Deployment':
-        return apps.patchNamespacedDeployment(params, json);
-      case 'StatefulSet':
-        return apps.patchNamespacedStatefulSet(params, json);
-      case 'DaemonSet':
-        return apps.patchNamespacedDaemonSet(params, json);
-      case 'CronJob':
-        return batch.patchNamespacedCronJob(params, json);
-      case 'Job':
-        return batch.patchNamespacedJob(params, json);
-      case 'Rollout':
-        return custom.patchNamespacedCustomObject(
-          { ...params, group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' },
-          json,
-        );
-    }
-  };
-}
-
 /**
  * A Job's template cannot change, so an unfinished Job is re-created with the same name and spec,
  * less the fields its controller generated.
  */
-async function recreateJob(
-  client: KubernetesObjectApi,
-  obj: WorkloadObject,
-  ops: JsonPatchOp[],
-): Promise<void> {
+async function recreateJob(api: Api, obj: WorkloadObject, ops: JsonPatchOp[]): Promise<void> {
   const body = recreatedJob(obj, ops);
-  const preconditions = { uid: obj.metadata?.uid, resourceVersion: obj.metadata?.resourceVersion };
-  await client.delete(obj, undefined, undefined, undefined, undefined, 'Background', {
-    preconditions,
+  const { name = '', namespace = '', uid, resourceVersion } = obj.metadata ?? {};
+  await api.request({
+    method: 'DELETE',
+    path: workloadPath('Job', namespace, name),
+    body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } },
   });
   for (let attempt = 0; ; attempt++) {
     try {
-      await client.create(body, undefined, undefined, 'polling-reloader');
+      await api.request({
+        method: 'POST',
+        path: workloadPath('Job', namespace),
+        query: { fieldManager },
+        body,
+      });
       return;
     } catch (err) {
       // The old Job is still going away: wait for its name to be free.

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { checkReachable, loadKubeConfig, UsageError } from './kube.js';
+import { UsageError } from './errors.js';
+import { checkReachable, connect } from './kube.js';
 import { leaseIdentity, LeaseLock } from './lease.js';
+import type { Api } from './api.js';
 import { createLogger } from './log.js';
 import { envPrefix, errorOutput, passOptions, runCommand, type RunFlags } from './options.js';
 import { checkPermissions } from './permissions.js';
@@ -9,24 +11,29 @@ import { runOnce, runScheduled } from './runner.js';
 import { openStateStore, parseConfigMapLocation } from './configmap-state.js';
 
 async function run(flags: RunFlags): Promise<number> {
-  const log = createLogger(flags.logFormat, flags.logLevel);
   if (flags.once && flags.schedule) throw new UsageError('--schedule makes no sense with --once');
+  const api = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
+  try {
+    return await runWith(api, flags);
+  } finally {
+    api.close();
+  }
+}
+
+async function runWith(api: Api, flags: RunFlags): Promise<number> {
+  const log = createLogger(flags.logFormat, flags.logLevel);
   const options = passOptions(flags);
-  const kc = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context });
-  const version = await checkReachable(kc);
-  await checkPermissions(kc, options, parseConfigMapLocation(flags.state)?.namespace);
-  const store = await openStateStore(kc, flags.state);
-  const lease = new LeaseLock(kc, {
+  const version = await checkReachable(api);
+  await checkPermissions(api, options, parseConfigMapLocation(flags.state)?.namespace);
+  const store = await openStateStore(api, flags.state);
+  const lease = new LeaseLock(api, {
     name: flags.leaseName,
     namespace: flags.leaseNamespace,
     durationSeconds: Math.ceil(flags.leaseDuration / 1000),
     identity: leaseIdentity(),
   });
-  log.debug(
-    { server: kc.getCurrentCluster()?.server, version, state: store.location },
-    'connected',
-  );
-  const deps = { kc, store, lease, log, options };
+  log.debug({ server: api.connection.server, version, state: store.location }, 'connected');
+  const deps = { api, store, lease, log, options };
   if (flags.once || flags.dryRun) return runOnce(deps);
   const schedule = flags.schedule ? { cron: flags.schedule } : { intervalMs: flags.interval };
   log.info(

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Adapter } from 'lowdb';
-import { statusOf, UsageError } from './kube.js';
+import { readOptional, resourcePath, resources, type Api } from './api.js';
+import { statusOf, UsageError } from './errors.js';
 import { fileStateStore, LowStateStore, UnreadableState, type StateStore } from './state.js';
 
 /** Below the 1 MiB object limit, with room for metadata. */
@@ -28,16 +29,25 @@ export function parseConfigMapLocation(
  * never mixes two generations.
  */
 export class ConfigMapAdapter implements Adapter<unknown> {
-  private readonly core: CoreV1Api;
   private head: V1ConfigMap | undefined;
 
   constructor(
-    kc: KubeConfig,
+    private readonly api: Api,
     readonly namespace: string,
     readonly name: string,
     private readonly chunkBytes = defaultChunkBytes,
-  ) {
-    this.core = kc.makeApiClient(CoreV1Api);
+  ) {}
+
+  private path(name?: string): string {
+    return resourcePath(resources.configMaps, this.namespace, name);
+  }
+
+  private create(body: V1ConfigMap): Promise<V1ConfigMap> {
+    return this.api.request<V1ConfigMap>({ method: 'POST', path: this.path(), body });
+  }
+
+  private async delete(name: string): Promise<void> {
+    await this.api.request({ method: 'DELETE', path: this.path(name), idempotent: true });
   }
 
   async read(): Promise<unknown> {
@@ -60,12 +70,9 @@ export class ConfigMapAdapter implements Adapter<unknown> {
     const parts = Math.max(1, Math.ceil(text.length / this.chunkBytes));
     for (let i = 0; i < parts; i++) {
       const part = text.slice(i * this.chunkBytes, (i + 1) * this.chunkBytes);
-      await this.core.createNamespacedConfigMap({
-        namespace: this.namespace,
-        body: {
-          metadata: { name: `${this.name}-${generation}-${i}`, labels: managedBy },
-          data: { part },
-        },
+      await this.create({
+        metadata: { name: `${this.name}-${generation}-${i}`, labels: managedBy },
+        data: { part },
       });
     }
     const old = this.head ? this.layout(this.head) : undefined;
@@ -78,13 +85,15 @@ export class ConfigMapAdapter implements Adapter<unknown> {
       data: { generation, parts: String(parts) },
     };
     try {
+      // The head carries the resourceVersion it read: sending it again is safe.
       this.head = this.head
-        ? await this.core.replaceNamespacedConfigMap({
-            name: this.name,
-            namespace: this.namespace,
+        ? await this.api.request<V1ConfigMap>({
+            method: 'PUT',
+            path: this.path(this.name),
             body,
+            idempotent: true,
           })
-        : await this.core.createNamespacedConfigMap({ namespace: this.namespace, body });
+        : await this.create(body);
     } catch (err) {
       await this.deleteParts({ generation, parts });
       if (statusOf(err) === 409)
@@ -101,11 +110,8 @@ export class ConfigMapAdapter implements Adapter<unknown> {
   async setAside(): Promise<string> {
     const head = await this.get(this.name);
     const aside = `${this.name}-unreadable-${Date.now()}`;
-    await this.core.createNamespacedConfigMap({
-      namespace: this.namespace,
-      body: { metadata: { name: aside, labels: managedBy }, data: head?.data ?? {} },
-    });
-    await this.core.deleteNamespacedConfigMap({ name: this.name, namespace: this.namespace });
+    await this.create({ metadata: { name: aside, labels: managedBy }, data: head?.data ?? {} });
+    await this.delete(this.name);
     this.head = undefined;
     return `configmap:${this.namespace}/${aside}`;
   }
@@ -126,40 +132,30 @@ export class ConfigMapAdapter implements Adapter<unknown> {
     parts: number;
   }): Promise<void> {
     for (let i = 0; i < parts; i++) {
-      await this.core
-        .deleteNamespacedConfigMap({
-          name: `${this.name}-${generation}-${i}`,
-          namespace: this.namespace,
-        })
-        .catch(() => undefined);
+      await this.delete(`${this.name}-${generation}-${i}`).catch(() => undefined);
     }
   }
 
-  private async get(name: string): Promise<V1ConfigMap | undefined> {
-    try {
-      return await this.core.readNamespacedConfigMap({ name, namespace: this.namespace });
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
+  private get(name: string): Promise<V1ConfigMap | undefined> {
+    return readOptional<V1ConfigMap>(this.api, this.path(name));
   }
 }
 
 /** A state store in ConfigMaps of the cluster. */
 export function configMapStateStore(
-  kc: KubeConfig,
+  api: Api,
   namespace: string,
   name: string,
   chunkBytes?: number,
 ): StateStore {
-  const adapter = new ConfigMapAdapter(kc, namespace, name, chunkBytes);
+  const adapter = new ConfigMapAdapter(api, namespace, name, chunkBytes);
   return new LowStateStore(`configmap:${namespace}/${name}`, adapter, () => adapter.setAside());
 }
 
 /** The store `--state` names: `configmap:NAMESPACE/NAME`, or a file path. */
-export async function openStateStore(kc: KubeConfig, state: string): Promise<StateStore> {
+export async function openStateStore(api: Api, state: string): Promise<StateStore> {
   const location = parseConfigMapLocation(state);
   return location
-    ? configMapStateStore(kc, location.namespace, location.name)
+    ? configMapStateStore(api, location.namespace, location.name)
     : fileStateStore(state);
 }

@@ -34,8 +34,12 @@ export function describeReload(reload: Reload): string {
 /** The plan as a person reads it: what would roll and why, and what was only recorded. */
 export function formatPlan(report: PassReport): string {
   const lines: string[] = [];
+  const workloads =
+    report.workloads === undefined
+      ? 'workloads not listed (nothing changed)'
+      : `${report.workloads} workloads in scope`;
   lines.push(
-    `${report.sources} ConfigMaps/Secrets and ${report.workloads} workloads in scope; ` +
+    `${report.sources} ConfigMaps/Secrets and ${workloads}; ` +
       (report.baseline
         ? 'no observed state: this pass records a baseline'
         : `${report.changes.length} changed`),

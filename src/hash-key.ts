@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { statusOf } from './kube.js';
+import { readOptional, resourcePath, resources, type Api } from './api.js';
+import { statusOf } from './errors.js';
 
 const field = 'key';
 
@@ -10,19 +10,19 @@ const field = 'key';
  * throwaway key instead (a dry run without a key has no state to compare with anyway).
  */
 export async function loadHashKey(
-  kc: KubeConfig,
+  api: Api,
   namespace: string,
   name: string,
   create: boolean,
 ): Promise<{ key: Buffer; created: boolean }> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const existing = await readKey(core, namespace, name);
+  const existing = await readKey(api, namespace, name);
   if (existing) return { key: existing, created: false };
   const key = randomBytes(32);
   if (!create) return { key, created: false };
   try {
-    await core.createNamespacedSecret({
-      namespace,
+    await api.request({
+      method: 'POST',
+      path: resourcePath(resources.secrets, namespace),
       body: {
         metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'polling-reloader' } },
         type: 'Opaque',
@@ -33,24 +33,17 @@ export async function loadHashKey(
   } catch (err) {
     // Another instance created it first: use theirs.
     if (statusOf(err) !== 409) throw err;
-    const theirs = await readKey(core, namespace, name);
+    const theirs = await readKey(api, namespace, name);
     if (!theirs) throw err;
     return { key: theirs, created: false };
   }
 }
 
-async function readKey(
-  core: CoreV1Api,
-  namespace: string,
-  name: string,
-): Promise<Buffer | undefined> {
-  try {
-    const secret = await core.readNamespacedSecret({ name, namespace });
-    const value = secret.data?.[field];
-    if (!value) throw new Error(`Secret ${namespace}/${name} has no "${field}" field`);
-    return Buffer.from(value, 'base64');
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
+async function readKey(api: Api, namespace: string, name: string): Promise<Buffer | undefined> {
+  const path = resourcePath(resources.secrets, namespace, name);
+  const secret = await readOptional<{ data?: Record<string, string> }>(api, path);
+  if (!secret) return undefined;
+  const value = secret.data?.[field];
+  if (!value) throw new Error(`Secret ${namespace}/${name} has no "${field}" field`);
+  return Buffer.from(value, 'base64');
 }

@@ -1,12 +1,7 @@
 import { hostname } from 'node:os';
-import {
-  CoordinationV1Api,
-  V1MicroTime,
-  type KubeConfig,
-  type V1Lease,
-  type V1LeaseSpec,
-} from '@kubernetes/client-node';
-import { statusOf } from './kube.js';
+import type { V1Lease } from '@kubernetes/client-node';
+import { readOptional, resourcePath, resources, type Api } from './api.js';
+import { statusOf } from './errors.js';
 
 export interface LeaseOptions {
   name: string;
@@ -15,11 +10,27 @@ export interface LeaseOptions {
   identity: string;
 }
 
+/** A Lease spec as JSON carries it: times are MicroTime strings. */
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+type Lease = Omit<V1Lease, 'spec'> & { spec?: LeaseSpec };
+
+/** Kubernetes' MicroTime: RFC 3339 with exactly six fractional digits. */
+function microTime(at: Date): string {
+  return at.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 /** The outcome of trying to take the Lease. */
 export type Acquired = { held: true } | { held: false; holder: string; expiresAt: Date };
 
 /** When a Lease lapses if its holder does not renew it. */
-function expiry(spec: V1LeaseSpec): Date {
+function expiry(spec: LeaseSpec): Date {
   const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
   return new Date(renewed + (spec.leaseDurationSeconds ?? 0) * 1000);
 }
@@ -35,15 +46,22 @@ export function leaseIdentity(env = process.env): string {
  * trusts its Lease only until a safety margin before it could expire (`heldUntil`).
  */
 export class LeaseLock {
-  private readonly api: CoordinationV1Api;
   private validUntil = 0;
 
   constructor(
-    kc: KubeConfig,
+    private readonly api: Api,
     readonly options: LeaseOptions,
     private readonly now: () => Date = () => new Date(),
-  ) {
-    this.api = kc.makeApiClient(CoordinationV1Api);
+  ) {}
+
+  private path(named = true): string {
+    const { namespace, name } = this.options;
+    return resourcePath(resources.leases, namespace, named ? name : undefined);
+  }
+
+  /** Writes carry the resourceVersion they read: sending one again is safe. */
+  private replace(body: Lease): Promise<Lease> {
+    return this.api.request<Lease>({ method: 'PUT', path: this.path(), body, idempotent: true });
   }
 
   /** Whether this instance may act now: it holds the Lease with time to spare. */
@@ -53,14 +71,9 @@ export class LeaseLock {
 
   /** Takes the Lease when it is free, expired or already ours; renews it in the last case. */
   async acquire(): Promise<Acquired> {
-    const { name, namespace, identity } = this.options;
-    let lease: V1Lease;
-    try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
-    } catch (err) {
-      if (statusOf(err) !== 404) throw err;
-      return this.create();
-    }
+    const { identity } = this.options;
+    const lease = await readOptional<Lease>(this.api, this.path());
+    if (!lease) return this.create();
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
     const expiresAt = expiry(spec);
@@ -71,8 +84,8 @@ export class LeaseLock {
   }
 
   /** The spec that makes this instance the holder, renewed now. */
-  private claim(spec: V1LeaseSpec): V1LeaseSpec {
-    const now = new V1MicroTime(this.now().getTime());
+  private claim(spec: LeaseSpec): LeaseSpec {
+    const now = microTime(this.now());
     const holder = spec.holderIdentity ?? '';
     const taken = holder !== this.options.identity;
     return {
@@ -87,13 +100,12 @@ export class LeaseLock {
   /** Gives the Lease up, if it is still ours, so that the next instance need not wait. */
   async release(): Promise<void> {
     this.validUntil = 0;
-    const { name, namespace, identity } = this.options;
     try {
-      const lease = await this.api.readNamespacedLease({ name, namespace });
-      if (lease.spec?.holderIdentity !== identity) return;
+      const lease = await readOptional<Lease>(this.api, this.path());
+      if (lease?.spec?.holderIdentity !== this.options.identity) return;
       const { leaseDurationSeconds, leaseTransitions } = lease.spec;
       lease.spec = { leaseDurationSeconds, leaseTransitions };
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.replace(lease);
     } catch (err) {
       if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
     }
@@ -101,8 +113,9 @@ export class LeaseLock {
 
   private async create(): Promise<Acquired> {
     const { name, namespace, identity, durationSeconds } = this.options;
-    const now = new V1MicroTime(this.now().getTime());
-    const body: V1Lease = {
+    const at = this.now();
+    const now = microTime(at);
+    const body: Lease = {
       metadata: { name, namespace },
       spec: {
         holderIdentity: identity,
@@ -113,8 +126,8 @@ export class LeaseLock {
       },
     };
     try {
-      await this.api.createNamespacedLease({ namespace, body });
-      this.markHeld(now);
+      await this.api.request({ method: 'POST', path: this.path(false), body });
+      this.markHeld(at);
       return { held: true };
     } catch (err) {
       if (statusOf(err) !== 409) throw err;
@@ -122,11 +135,10 @@ export class LeaseLock {
     }
   }
 
-  private async write(lease: V1Lease, holder: string, expiresAt: Date): Promise<Acquired> {
-    const { name, namespace } = this.options;
+  private async write(lease: Lease, holder: string, expiresAt: Date): Promise<Acquired> {
     try {
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
-      this.markHeld(lease.spec?.renewTime ?? this.now());
+      await this.replace(lease);
+      this.markHeld(new Date(lease.spec?.renewTime ?? this.now()));
       return { held: true };
     } catch (err) {
       if (statusOf(err) !== 409) throw err;

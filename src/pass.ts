@@ -1,12 +1,12 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { Api, ApiStats } from './api.js';
 import { reloadApplier, type Outcome } from './apply.js';
 import { detectChanges } from './changes.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
-import { sourceId, type Change, type Source } from './model.js';
-import type { ReloadStrategy } from './patches.js';
+import { sourceId, workloadId, type Change, type Source, type Workload } from './model.js';
+import type { PatchContext, ReloadStrategy } from './patches.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
-import { resolveScope, type ScopeOptions } from './scope.js';
+import { resolveScope, type Scope, type ScopeOptions } from './scope.js';
 import { listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
 import { listWorkloads } from './workloads.js';
@@ -20,7 +20,7 @@ export interface PassOptions {
 }
 
 export interface PassDeps {
-  kc: KubeConfig;
+  api: Api;
   store: StateStore;
   now: () => Date;
   /**
@@ -36,24 +36,74 @@ export interface PassReport {
   /** Why the state was not usable, when it existed. */
   stateProblem?: string | undefined;
   sources: number;
-  workloads: number;
+  /** Workloads listed; undefined when the pass had no reason to list them (nothing changed). */
+  workloads: number | undefined;
+  /** Whether the state was written (it is not when nothing in it changed). */
+  saved: boolean;
   changes: Change[];
   plan: Plan;
   outcomes: { reload: Reload; outcome: Outcome }[];
   /** Sources whose change stays pending because a reload it triggered failed. */
   pending: string[];
+  /** What this pass asked of the API server. */
+  api: ApiStats;
 }
 
 /** One pass (SPEC §1): list, compare, decide, patch each triggered workload once, persist. */
 export async function runPass(deps: PassDeps, options: PassOptions): Promise<PassReport> {
-  const { kc, store } = deps;
-  const key = await loadHashKey(
-    kc,
-    options.hashKey.namespace,
-    options.hashKey.name,
-    !options.dryRun,
-  );
-  const hasher = new Hasher(key.key);
+  const { api } = deps;
+  const before = { ...api.stats };
+  const seen = await observe(deps, options);
+  const { previous, hasher, scope, sources, changes } = seen;
+  // With nothing changed and no paused rollout to resume, no workload can need a reload.
+  const listing = !previous || changes.length > 0 || (previous.paused ?? []).length > 0;
+  const workloads = listing
+    ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
+    : [];
+  const now = deps.now();
+  const plan = planPass({ sources, changes, workloads, options: options.plan, now });
+  const report: PassReport = {
+    baseline: !previous,
+    stateProblem: seen.stateProblem,
+    sources: sources.length,
+    workloads: listing ? workloads.length : undefined,
+    saved: false,
+    changes,
+    plan,
+    outcomes: [],
+    pending: [],
+    api: before,
+  };
+  if (!options.dryRun) {
+    const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
+    report.outcomes = await applyAll(deps, plan.reloads, ctx);
+    const failed = report.outcomes
+      .filter((o) => o.outcome.status === 'failed')
+      .map((o) => o.reload);
+    const next = nextState(hasher.keyId, now, sources, previous?.sources ?? {}, failed);
+    next.data.paused = pausedIds(workloads, plan.reloads);
+    report.pending = next.pending;
+    report.saved = await saveIfChanged(deps.store, previous, next.data);
+  }
+  report.api = statsSince(api, before);
+  return report;
+}
+
+interface Observed {
+  hasher: Hasher;
+  /** The usable observed state, if any. */
+  previous: StateData | undefined;
+  stateProblem: string | undefined;
+  scope: Scope;
+  sources: Source[];
+  changes: Change[];
+}
+
+/** The hash key, the observed state, and the sources in scope compared with it. */
+async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> {
+  const { api, store } = deps;
+  const { namespace, name } = options.hashKey;
+  const hasher = new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
   const loaded = await store.load();
   let stateProblem = loaded.problem;
   let previous = loaded.data;
@@ -61,28 +111,21 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
     previous = undefined;
   }
-  const scope = await resolveScope(kc, options.scope);
+  const scope = await resolveScope(api, options.scope);
   const observed = previous?.sources ?? {};
-  const sources = await listSources(kc, scope, hasher, options.plan.names, observed);
+  const sources = await listSources(api, scope, hasher, options.plan.names, observed);
   const changes = previous ? detectChanges(observed, sources) : [];
-  const workloads = await listWorkloads(kc, scope, options.plan.names, hasher.keyId);
-  const now = deps.now();
-  const plan = planPass({ sources, changes, workloads, options: options.plan, now });
-  const report: PassReport = {
-    baseline: !previous,
-    stateProblem,
-    sources: sources.length,
-    workloads: workloads.length,
-    changes,
-    plan,
-    outcomes: [],
-    pending: [],
-  };
-  if (options.dryRun) return report;
+  return { hasher, previous, stateProblem, scope, sources, changes };
+}
 
-  const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
-  const applyReload = reloadApplier(kc);
-  for (const reload of plan.reloads) {
+async function applyAll(
+  deps: PassDeps,
+  reloads: Reload[],
+  ctx: PatchContext,
+): Promise<PassReport['outcomes']> {
+  const applyReload = reloadApplier(deps.api);
+  const outcomes: PassReport['outcomes'] = [];
+  for (const reload of reloads) {
     const outcome: Outcome =
       deps.canAct && !deps.canAct()
         ? {
@@ -90,13 +133,44 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
             error: 'not applied: this instance stopped acting (Lease lost or shutting down)',
           }
         : await applyReload(reload, ctx);
-    report.outcomes.push({ reload, outcome });
+    outcomes.push({ reload, outcome });
   }
-  const failed = report.outcomes.filter((o) => o.outcome.status === 'failed').map((o) => o.reload);
-  const next = nextState(hasher.keyId, now, sources, observed, failed);
-  report.pending = next.pending;
-  await store.save(next.data);
-  return report;
+  return outcomes;
+}
+
+/** Writes the state unless it says what the stored one says (its time aside). */
+async function saveIfChanged(
+  store: StateStore,
+  previous: StateData | undefined,
+  next: StateData,
+): Promise<boolean> {
+  if (previous && canonical(previous) === canonical(next)) return false;
+  await store.save(next);
+  return true;
+}
+
+function canonical(state: StateData): string {
+  return JSON.stringify({ ...state, savedAt: undefined }, sortedKeys);
+}
+
+function statsSince(api: Api, before: ApiStats): ApiStats {
+  return {
+    requests: api.stats.requests - before.requests,
+    bytesRead: api.stats.bytesRead - before.bytesRead,
+    connections: api.stats.connections - before.connections,
+  };
+}
+
+/** Deployments held paused by a pause period, so that a later pass lists workloads to resume them. */
+function pausedIds(workloads: Workload[], reloads: Reload[]): string[] | undefined {
+  const ids = new Set(workloads.filter((w) => w.pausedAt).map(workloadId));
+  for (const r of reloads) if (r.pause) ids.add(workloadId(r.workload));
+  return ids.size > 0 ? [...ids].sort() : undefined;
+}
+
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)));
 }
 
 /**

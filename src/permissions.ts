@@ -1,5 +1,5 @@
-import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { UsageError } from './kube.js';
+import { resourcePath, resources, type Api } from './api.js';
+import { UsageError } from './errors.js';
 import type { WorkloadKind } from './model.js';
 import type { PassOptions } from './pass.js';
 
@@ -74,15 +74,22 @@ function ownNamespaceNeeds(namespace: string, stateNamespace: string | undefined
 
 /** Asks the API server (SelfSubjectAccessReview) and fails with every permission that is missing. */
 export async function checkPermissions(
-  kc: KubeConfig,
+  api: Api,
   options: PassOptions,
   stateNamespace?: string,
 ): Promise<void> {
-  const api = kc.makeApiClient(AuthorizationV1Api);
   const missing: string[] = [];
   for (const need of neededPermissions(options, stateNamespace)) {
-    const review = await api.createSelfSubjectAccessReview({
-      body: { spec: { resourceAttributes: { ...need } } },
+    // A review changes nothing, so it is safe to send again after a fault.
+    const review = await api.request<{ status?: { allowed?: boolean } }>({
+      method: 'POST',
+      path: resourcePath(resources.selfSubjectAccessReviews),
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: { resourceAttributes: { ...need } },
+      },
+      idempotent: true,
     });
     if (!review.status?.allowed) {
       const where = need.namespace ? `in namespace ${need.namespace}` : 'cluster-wide';

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
 import cron from 'node-cron';
+import type { Api } from './api.js';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { startHealthServer } from './health.js';
-import { message } from './kube.js';
+import { message } from './errors.js';
 import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
 import { runPass, type PassOptions, type PassReport } from './pass.js';
@@ -13,7 +13,7 @@ import type { StateStore } from './state.js';
 export const exitFailedReloads = 3;
 
 export interface RunnerDeps {
-  kc: KubeConfig;
+  api: Api;
   store: StateStore;
   lease: LeaseLock;
   log: Logger;
@@ -35,13 +35,14 @@ export async function runOnce(deps: RunnerDeps): Promise<number> {
   try {
     return exitCode(await pass(deps, () => deps.lease.holds()));
   } finally {
-    stopRenewing();
+    await stopRenewing();
     await deps.lease.release();
   }
 }
 
 /**
- * Passes on a schedule until SIGTERM or SIGINT. Passes never overlap: a long pass delays the next.
+ * Passes on a schedule until SIGTERM or SIGINT. With an interval, passes start every interval (a
+ * pass longer than that is followed at once by the next); passes never overlap.
  * The Lease is renewed between passes; an instance that cannot renew stops acting before it could
  * expire. On a signal the pass in flight finishes its current patch, saves its state, the Lease is
  * released, and the promise resolves to 0.
@@ -95,12 +96,14 @@ export async function runScheduled(
     await task.stop();
   } else {
     while (!run.stopping) {
+      const started = Date.now();
       inFlight = tick();
       await inFlight;
-      await sleep(schedule.intervalMs, undefined, { signal: wake.signal }).catch(() => undefined);
+      const rest = Math.max(0, started + schedule.intervalMs - Date.now());
+      await sleep(rest, undefined, { signal: wake.signal }).catch(() => undefined);
     }
   }
-  stopRenewing();
+  await stopRenewing();
   await inFlight;
   probes?.close();
   await deps.lease.release();
@@ -108,19 +111,24 @@ export async function runScheduled(
   return 0;
 }
 
-/** Renews a held Lease every third of its duration, until the returned function is called. */
-function keepRenewed(deps: RunnerDeps): () => void {
+/**
+ * Renews a held Lease every third of its duration, until the returned function is called; that
+ * function waits for a renewal in flight, so that a release that follows cannot lose to it.
+ */
+function keepRenewed(deps: RunnerDeps): () => Promise<void> {
+  let renewal: Promise<unknown> = Promise.resolve();
   const timer = setInterval(
     () => {
       if (!deps.lease.holds()) return;
-      deps.lease.acquire().catch((err: unknown) => {
+      renewal = deps.lease.acquire().catch((err: unknown) => {
         deps.log.warn(`Lease renewal failed: ${message(err)}`);
       });
     },
     (deps.lease.options.durationSeconds * 1000) / 3,
   );
-  return () => {
+  return async () => {
     clearInterval(timer);
+    await renewal;
   };
 }
 
@@ -136,7 +144,7 @@ async function takeLease(deps: RunnerDeps): Promise<boolean> {
 
 async function pass(deps: RunnerDeps, canAct: () => boolean): Promise<PassReport> {
   const report = await runPass(
-    { kc: deps.kc, store: deps.store, now: () => new Date(), canAct },
+    { api: deps.api, store: deps.store, now: () => new Date(), canAct },
     deps.options,
   );
   if (!deps.options.dryRun) logReport(deps.log, report);
@@ -158,8 +166,11 @@ function logReport(log: Logger, report: PassReport): void {
   }
   if (report.pending.length > 0)
     log.warn({ pending: report.pending }, 'changes kept for the next pass');
+  const workloads =
+    report.workloads === undefined ? 'no workloads listed' : `${report.workloads} workloads`;
   log.info(
-    `pass done: ${report.sources} sources, ${report.workloads} workloads, ${report.changes.length} changes, ` +
+    { api: report.api },
+    `pass done: ${report.sources} sources, ${workloads}, ${report.changes.length} changes, ` +
       `${report.outcomes.length} reloads${report.baseline ? ' (baseline recorded)' : ''}`,
   );
 }

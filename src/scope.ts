@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { listAll, resourcePath, resources, type Api } from './api.js';
 import type { SourceKind } from './references.js';
 import type { WorkloadKind } from './model.js';
 
@@ -23,14 +23,17 @@ export interface ScopeOptions {
 }
 
 /** Resolves the scope flags; with a namespace selector, lists the namespaces it selects. */
-export async function resolveScope(kc: KubeConfig, options: ScopeOptions): Promise<Scope> {
+export async function resolveScope(api: Api, options: ScopeOptions): Promise<Scope> {
   const ignored = new Set(options.namespacesToIgnore);
   let selected: Set<string> | undefined;
   if (options.namespaceSelector) {
-    const list = await kc
-      .makeApiClient(CoreV1Api)
-      .listNamespace({ labelSelector: options.namespaceSelector });
-    selected = new Set(list.items.map((n) => n.metadata?.name ?? ''));
+    const names = await listAll(
+      api,
+      resourcePath(resources.namespaces),
+      { labelSelector: options.namespaceSelector },
+      (n: { metadata?: { name?: string } }) => n.metadata?.name,
+    );
+    selected = new Set(names);
   }
   const includes = (ns: string): boolean => !ignored.has(ns) && (!selected || selected.has(ns));
   const listed = options.namespaces.length > 0 ? options.namespaces : undefined;

@@ -1,88 +1,164 @@
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type V1ConfigMap,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import { listAll, metadataListAccept, resourcePath, resources, type Api } from './api.js';
 import type { AnnotationNames } from './annotations.js';
-import type { Hasher } from './hashing.js';
+import type { Hasher, SourceContent } from './hashing.js';
 import { sourceId, type Source } from './model.js';
 import type { SourceKind } from './references.js';
-import { paginate, type Page } from './kube.js';
 import type { Scope } from './scope.js';
 import type { ObservedSource } from './state.js';
 
-const pageSize = 250;
+interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  annotations?: Record<string, string> | null;
+}
+
+type Item = SourceContent & { metadata?: ObjectMeta };
+
+const typeOf = { ConfigMap: resources.configMaps, Secret: resources.secrets } as const;
 
 /**
- * Lists every ConfigMap and Secret in scope, page by page, keeping only identity and keyed hash:
- * the data of a page is dropped as soon as it is hashed. A hash is reused from the observed state
- * when the object's uid and resourceVersion have not moved.
+ * Content is read in pages this small, so that a namespace of large Secrets never holds much
+ * memory at once (256 KiB each: 12 MiB a page).
+ */
+const contentPageSize = 50;
+/** Above this many moved objects in one namespace, one list of it beats a GET each. */
+const listNamespaceAbove = 20;
+
+/**
+ * Every ConfigMap and Secret in scope, with its keyed hash. The objects are listed as metadata
+ * only; the content is read (and hashed, then dropped) only for those whose uid or
+ * resourceVersion moved since the observed state, so a pass where nothing changed reads no data.
  */
 export async function listSources(
-  kc: KubeConfig,
+  api: Api,
   scope: Scope,
   hasher: Hasher,
   names: AnnotationNames,
   observed: Record<string, ObservedSource>,
 ): Promise<Source[]> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const labelSelector = scope.resourceLabelSelector;
   const out: Source[] = [];
   for (const kind of scope.sourceKinds) {
-    const fetchPage = pager(core, kind, labelSelector);
-    for (const namespace of scope.namespaces ?? [undefined]) {
-      await paginate(
-        (token) => fetchPage(namespace, token),
-        (item) => {
-          const source = toSource(kind, item, hasher, names, observed);
-          if (source && scope.includes(source.namespace)) out.push(source);
-        },
-      );
+    const listed = await listMetadata(api, scope, kind, names);
+    const moved: Source[] = [];
+    for (const source of listed) {
+      const before = observed[sourceId(source)];
+      if (before?.uid === source.uid && before.resourceVersion === source.resourceVersion) {
+        out.push({ ...source, hash: before.hash });
+      } else moved.push(source);
     }
+    const movedAll = moved.length > listed.length / 2;
+    out.push(...(await readContent(api, scope, { hasher, names, kind }, moved, movedAll)));
   }
   return out;
 }
 
-type Item = V1ConfigMap | V1Secret;
-
-function pager(
-  core: CoreV1Api,
+async function listMetadata(
+  api: Api,
+  scope: Scope,
   kind: SourceKind,
-  labelSelector: string | undefined,
-): (namespace: string | undefined, token: string | undefined) => Promise<Page<Item>> {
-  return (namespace, _continue) => {
-    const query = { limit: pageSize, _continue, labelSelector };
-    if (kind === 'ConfigMap') {
-      return namespace
-        ? core.listNamespacedConfigMap({ ...query, namespace })
-        : core.listConfigMapForAllNamespaces(query);
-    }
-    return namespace
-      ? core.listNamespacedSecret({ ...query, namespace })
-      : core.listSecretForAllNamespaces(query);
-  };
+  names: AnnotationNames,
+): Promise<Source[]> {
+  const out: Source[] = [];
+  for (const namespace of scope.namespaces ?? [undefined]) {
+    const page = await listAll(
+      api,
+      resourcePath(typeOf[kind], namespace),
+      { labelSelector: scope.resourceLabelSelector, accept: metadataListAccept },
+      (item: Item) => toSource(kind, item.metadata, names, ''),
+    );
+    out.push(...page.filter((s) => scope.includes(s.namespace)));
+  }
+  return out;
 }
 
+/**
+ * The hashed content of the moved objects: all of the scope listed at once when most moved (a
+ * first pass), else by namespace: a list where many moved, a GET each where few did. An object
+ * deleted since it was listed is left out, as if it had not been listed.
+ */
+async function readContent(
+  api: Api,
+  scope: Scope,
+  { hasher, names, kind }: { hasher: Hasher; names: AnnotationNames; kind: SourceKind },
+  moved: Source[],
+  movedAll: boolean,
+): Promise<Source[]> {
+  if (moved.length === 0) return [];
+  const wanted = new Set(moved.map(sourceId));
+  const hashed = (item: Item): Source | undefined => {
+    const source = toSource(kind, item.metadata, names, '');
+    if (!source || !wanted.has(sourceId(source))) return undefined;
+    return { ...source, hash: hasher.hash(kind, item) };
+  };
+  const list = (namespace: string | undefined): Promise<Source[]> =>
+    listAll(
+      api,
+      resourcePath(typeOf[kind], namespace),
+      { labelSelector: scope.resourceLabelSelector, pageSize: contentPageSize },
+      hashed,
+    );
+  if (movedAll) {
+    const out: Source[] = [];
+    for (const namespace of scope.namespaces ?? [undefined]) out.push(...(await list(namespace)));
+    return out;
+  }
+  const out: Source[] = [];
+  for (const [namespace, group] of byNamespace(moved)) {
+    if (group.length > listNamespaceAbove) out.push(...(await list(namespace)));
+    else out.push(...(await getEach(api, kind, group, hashed)));
+  }
+  return out;
+}
+
+/**
+ * One object at a time, each as a list of one (a field selector on its name): that needs only the
+ * `list` permission, which the reloader has, where a GET would need `get`.
+ */
+async function getEach(
+  api: Api,
+  kind: SourceKind,
+  group: Source[],
+  hashed: (item: Item) => Source | undefined,
+): Promise<Source[]> {
+  const lists = await Promise.all(
+    group.map((s) =>
+      listAll(
+        api,
+        resourcePath(typeOf[kind], s.namespace),
+        { fieldSelector: `metadata.name=${s.name}` },
+        hashed,
+      ),
+    ),
+  );
+  return lists.flat();
+}
+
+function byNamespace(sources: Source[]): Map<string, Source[]> {
+  const groups = new Map<string, Source[]>();
+  for (const s of sources) {
+    const group = groups.get(s.namespace);
+    if (group) group.push(s);
+    else groups.set(s.namespace, [s]);
+  }
+  return groups;
+}
+
+/** A source from an object's metadata, with the hash given. */
 function toSource(
   kind: SourceKind,
-  item: Item,
-  hasher: Hasher,
+  meta: ObjectMeta | undefined,
   names: AnnotationNames,
-  observed: Record<string, ObservedSource>,
+  hash: string,
 ): Source | undefined {
-  const meta = item.metadata;
   if (!meta?.name || !meta.namespace) return undefined;
-  const identity = { kind, namespace: meta.namespace, name: meta.name };
-  const uid = meta.uid ?? '';
-  const resourceVersion = meta.resourceVersion ?? '';
-  const before = observed[sourceId(identity)];
-  const unchanged = before?.uid === uid && before.resourceVersion === resourceVersion;
-  const hash = unchanged ? before.hash : hasher.hash(kind, item);
   return {
-    ...identity,
-    uid,
-    resourceVersion,
+    kind,
+    namespace: meta.namespace,
+    name: meta.name,
+    uid: meta.uid ?? '',
+    resourceVersion: meta.resourceVersion ?? '',
     hash,
     ignore: meta.annotations?.[names.ignore],
     match: meta.annotations?.[names.match],

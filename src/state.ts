@@ -18,6 +18,8 @@ export interface StateData {
   keyId: string;
   savedAt: string;
   sources: Record<string, ObservedSource>;
+  /** Workloads held paused by a pause period, waiting for a later pass to resume them. */
+  paused?: string[] | undefined;
 }
 
 /** The outcome of loading: the state, or none (with the reason when it was unreadable). */

@@ -1,24 +1,37 @@
-import {
-  KubernetesObjectApi,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1PodTemplateSpec,
-} from '@kubernetes/client-node';
+import type { KubernetesObject, V1PodTemplateSpec } from '@kubernetes/client-node';
+import { listAll, resourcePath, type Api, type ResourceType } from './api.js';
 import type { AnnotationNames } from './annotations.js';
-import { paginate, statusOf } from './kube.js';
+import { statusOf } from './errors.js';
 import type { Workload, WorkloadKind } from './model.js';
 import { podSpecReferences } from './references.js';
 import type { Scope } from './scope.js';
 
+interface KindInfo {
+  apiVersion: string;
+  resource: ResourceType;
+  template: string[];
+}
+
+function kind(group: string, version: string, plural: string, template: string[]): KindInfo {
+  return { apiVersion: `${group}/${version}`, resource: { group, version, plural }, template };
+}
+
+const podTemplatePath = ['spec', 'template'];
+
 /** Where each kind lives in the API and where its pod template is. */
-export const kindInfo: Record<WorkloadKind, { apiVersion: string; template: string[] }> = {
-  Deployment: { apiVersion: 'apps/v1', template: ['spec', 'template'] },
-  StatefulSet: { apiVersion: 'apps/v1', template: ['spec', 'template'] },
-  DaemonSet: { apiVersion: 'apps/v1', template: ['spec', 'template'] },
-  CronJob: { apiVersion: 'batch/v1', template: ['spec', 'jobTemplate', 'spec', 'template'] },
-  Job: { apiVersion: 'batch/v1', template: ['spec', 'template'] },
-  Rollout: { apiVersion: 'argoproj.io/v1alpha1', template: ['spec', 'template'] },
+export const kindInfo: Record<WorkloadKind, KindInfo> = {
+  Deployment: kind('apps', 'v1', 'deployments', podTemplatePath),
+  StatefulSet: kind('apps', 'v1', 'statefulsets', podTemplatePath),
+  DaemonSet: kind('apps', 'v1', 'daemonsets', podTemplatePath),
+  CronJob: kind('batch', 'v1', 'cronjobs', ['spec', 'jobTemplate', 'spec', 'template']),
+  Job: kind('batch', 'v1', 'jobs', podTemplatePath),
+  Rollout: kind('argoproj.io', 'v1alpha1', 'rollouts', podTemplatePath),
 };
+
+/** The API path of a workload kind's collection, or of one workload. */
+export function workloadPath(kind: WorkloadKind, namespace?: string, name?: string): string {
+  return resourcePath(kindInfo[kind].resource, namespace, name);
+}
 
 /** A workload object as the API returns it, read as plain data. */
 export type WorkloadObject = KubernetesObject & {
@@ -121,35 +134,20 @@ export function jobFinished(obj: WorkloadObject): boolean {
  * the `rollouts.argoproj.io` API exists.
  */
 export async function listWorkloads(
-  kc: KubeConfig,
+  api: Api,
   scope: Scope,
   names: AnnotationNames,
   keyId: string,
 ): Promise<Workload[]> {
-  const client = KubernetesObjectApi.makeApiClient(kc);
   const out: Workload[] = [];
-  const keep = (kind: WorkloadKind) => (obj: WorkloadObject) => {
-    const workload = toWorkload(obj, kind, names, keyId);
-    if (workload && scope.includes(workload.namespace)) out.push(workload);
-  };
   for (const kind of scope.workloadKinds) {
-    const { apiVersion } = kindInfo[kind];
-    const list = (namespace: string | undefined, token: string | undefined) =>
-      client.list<WorkloadObject>(
-        apiVersion,
-        kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        250,
-        token,
-      );
+    const keep = (obj: WorkloadObject): Workload | undefined => {
+      const workload = toWorkload(obj, kind, names, keyId);
+      return workload && scope.includes(workload.namespace) ? workload : undefined;
+    };
     try {
       for (const namespace of scope.namespaces ?? [undefined]) {
-        await paginate((token) => list(namespace, token), keep(kind));
+        out.push(...(await listAll(api, workloadPath(kind, namespace), { pageSize: 250 }, keep)));
       }
     } catch (err) {
       if (kind !== 'Rollout' || !isMissingApi(err)) throw err;

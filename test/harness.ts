@@ -11,6 +11,8 @@ import {
   type V1Container,
   type V1PodSpec,
 } from '@kubernetes/client-node';
+import type { Api } from '../src/api.js';
+import { connect } from '../src/kube.js';
 import type { WorkloadKind } from '../src/model.js';
 import { parseRunFlags, passOptions } from '../src/options.js';
 import { runPass, type PassReport } from '../src/pass.js';
@@ -20,6 +22,8 @@ import { kindInfo, podTemplate, type WorkloadObject } from '../src/workloads.js'
 import { adminKubeConfig, testNamespace } from './kube.js';
 
 export const kc: KubeConfig = adminKubeConfig();
+/** The program's own client, on the same admin kubeconfig. */
+export const api: Api = connect({ kubeconfig: process.env.TEST_KUBECONFIG });
 export const core = kc.makeApiClient(CoreV1Api);
 export const apps = kc.makeApiClient(AppsV1Api);
 export const batch = kc.makeApiClient(BatchV1Api);
@@ -91,8 +95,8 @@ export class World {
       ? []
       : [`--namespaces=${this.namespace}`];
     const flags = parseRunFlags([...this.baseArgs(), ...scoped, ...args]);
-    const store = wrap(await openStateStore(kc, flags.state));
-    return runPass({ kc, store, now: () => new Date() }, passOptions(flags));
+    const store = wrap(await openStateStore(api, flags.state));
+    return runPass({ api, store, now: () => new Date() }, passOptions(flags));
   }
 
   async configMap(

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configMapStateStore } from '../src/configmap-state.js';
 import type { ObservedSource, StateData } from '../src/state.js';
-import { container, core, kc, reloaded, World } from './harness.js';
+import { container, api, core, reloaded, World } from './harness.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
 
@@ -47,13 +47,13 @@ describe('state in ConfigMaps', () => {
 
   it('splits a large state across ConfigMaps and removes the old parts on each save', async (t) => {
     const world = await World.create(t);
-    const store = configMapStateStore(kc, world.namespace, 'state', 2_000);
+    const store = configMapStateStore(api, world.namespace, 'state', 2_000);
     const data = state(100);
     await store.load();
     await store.save(data);
     const parts = (await configMapNames(world.namespace)).length - 1;
     assert.ok(parts > 3, `${parts} parts`);
-    const reread = await configMapStateStore(kc, world.namespace, 'state', 2_000).load();
+    const reread = await configMapStateStore(api, world.namespace, 'state', 2_000).load();
     assert.deepEqual(reread.data, data);
     await store.save(state(10));
     assert.equal((await configMapNames(world.namespace)).length, 2, 'old parts deleted');
@@ -62,8 +62,8 @@ describe('state in ConfigMaps', () => {
 
   it('two writers: the second save of the same version is refused (optimistic concurrency)', async (t) => {
     const world = await World.create(t);
-    const a = configMapStateStore(kc, world.namespace, 'state');
-    const b = configMapStateStore(kc, world.namespace, 'state');
+    const a = configMapStateStore(api, world.namespace, 'state');
+    const b = configMapStateStore(api, world.namespace, 'state');
     await a.load();
     await a.save(state(1));
     await a.load();
@@ -83,7 +83,7 @@ describe('state in ConfigMaps', () => {
       namespace: world.namespace,
       body: { metadata: { name: 'state' }, data: { generation: 'g', parts: '2' } },
     });
-    const loaded = await configMapStateStore(kc, world.namespace, 'state').load();
+    const loaded = await configMapStateStore(api, world.namespace, 'state').load();
     assert.equal(loaded.data, undefined);
     assert.match(loaded.problem ?? '', /unreadable.*kept as configmap:/);
     const names = await configMapNames(world.namespace);
