@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # polling-reloader's image: built with Node.js 24 LTS on Debian, run on distroless Node.js 24 as the
-# non-root user 65532, with only the production dependencies and the compiled dist/.
+# non-root user 65532, with the CLI bundled into one file (dist/polling-reloader.js) and the
+# production dependencies (only a kubeconfig with a legacy auth-provider loads one of them).
 #   docker build -t polling-reloader:0.1.0 .
 #   docker run --rm polling-reloader:0.1.0 run --help
 
@@ -10,7 +11,7 @@ WORKDIR /app
 # scripts are skipped here (package.json's `prepare` builds dist/, which needs the sources).
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.ts ./scripts/bundle.ts
 COPY src ./src
 RUN npm run build \
   && npm prune --omit=dev --ignore-scripts
@@ -22,5 +23,5 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER 65532:65532
-ENTRYPOINT ["/nodejs/bin/node", "/app/dist/cli.js"]
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/polling-reloader.js"]
 CMD ["run", "--once"]

@@ -1,4 +1,4 @@
-// What the Dockerfile builds, without Docker: production dependencies only and the compiled dist/,
+// What the Dockerfile builds, without Docker: production dependencies only and the bundled CLI,
 // in a folder made read-only, must run a pass against the cluster.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -29,7 +29,7 @@ async function run(
 }
 
 describe('production build (the Dockerfile, without Docker)', () => {
-  it('runs from a read-only folder holding only production dependencies and dist/', async (t) => {
+  it('runs from a read-only folder holding only production dependencies and the bundle', async (t) => {
     const app = mkdtempSync(join(tmpdir(), 'polling-reloader-image-'));
     t.after(async () => {
       await run('chmod', ['-R', 'u+w', app], tmpdir());
@@ -43,12 +43,8 @@ describe('production build (the Dockerfile, without Docker)', () => {
       app,
     );
     assert.equal(install.code, 0, install.out);
-    const tsc = join(root, 'node_modules', '.bin', 'tsc');
-    const build = await run(
-      tsc,
-      ['-p', join(root, 'tsconfig.build.json'), '--outDir', join(app, 'dist')],
-      root,
-    );
+    const bundle = join(app, 'dist', 'polling-reloader.js');
+    const build = await run(process.execPath, ['scripts/bundle.ts', bundle], root);
     assert.equal(build.code, 0, build.out);
     const chmod = await run('chmod', ['-R', 'a-w', app], tmpdir());
     assert.equal(chmod.code, 0, chmod.out);
@@ -59,12 +55,12 @@ describe('production build (the Dockerfile, without Docker)', () => {
       annotations: { 'reloader.stakater.com/auto': 'true' },
       podSpec: { containers: [container('app', { configMaps: ['app'] })] },
     });
-    const help = await run(process.execPath, ['dist/cli.js', 'run', '--help'], app);
+    const help = await run(process.execPath, ['dist/polling-reloader.js', 'run', '--help'], app);
     assert.equal(help.code, 0, help.out);
     const pass = await run(
       process.execPath,
       [
-        'dist/cli.js',
+        'dist/polling-reloader.js',
         'run',
         '--dry-run',
         `--kubeconfig=${process.env.TEST_KUBECONFIG ?? ''}`,
