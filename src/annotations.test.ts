@@ -106,6 +106,67 @@ describe('parsePatterns', () => {
     assert.match(text, /not a valid regular expression/);
     assert.ok(text.includes('"bad["'), text);
   });
+
+  // With a backtracking engine (JavaScript's RegExp), each of these takes time exponential in the
+  // length of the name and would not finish: Go's regexp, and re2js, match in linear time.
+  it('matches patterns that backtrack catastrophically in linear time (RE2)', () => {
+    const [nested] = value(parsePatterns('(a+)+'));
+    assert.ok(nested);
+    assert.equal(nested.test(`${'a'.repeat(5000)}-x`), false);
+    assert.equal(nested.test('a'.repeat(5000)), true);
+    const [overlapping] = value(parsePatterns('(x+x+)+y'));
+    assert.ok(overlapping);
+    assert.equal(overlapping.test('x'.repeat(5000)), false);
+    assert.equal(overlapping.test(`${'x'.repeat(5000)}y`), true);
+  });
+
+  it('reads Go (RE2) syntax: wildcards, classes, alternation, \\d, flags', () => {
+    const matches = (raw: string, name: string): boolean =>
+      value(parsePatterns(raw)).some((p) => p.test(name));
+    assert.equal(matches('app-.*', 'app-config'), true);
+    assert.equal(matches('app-.*', 'my-app-config'), false);
+    assert.equal(matches('cfg-[a-c]+', 'cfg-abc'), true);
+    assert.equal(matches('cfg-[a-c]+', 'cfg-abd'), false);
+    assert.equal(matches('cfg-[^0-9]', 'cfg-x'), true);
+    assert.equal(matches('cfg-[^0-9]', 'cfg-1'), false);
+    assert.equal(matches('(db|cache)-config', 'cache-config'), true);
+    assert.equal(matches('(db|cache)-config', 'web-config'), false);
+    assert.equal(matches('web-\\d+', 'web-42'), true);
+    assert.equal(matches('web-\\d+', 'web-4x'), false);
+    assert.equal(matches('web-\\d{2}', 'web-42'), true);
+    assert.equal(matches('web-\\d{2}', 'web-421'), false);
+    assert.equal(matches('app\\.config', 'app.config'), true);
+    assert.equal(matches('app\\.config', 'app-config'), false);
+    assert.equal(matches('app.config', 'app-config'), true, 'an unescaped dot is any character');
+    assert.equal(matches('[[:alpha:]]+-\\w+', 'app-v2'), true);
+    assert.equal(matches('(?i)APP', 'app'), true);
+    assert.equal(matches('(?P<name>app)-(?<env>prod)', 'app-prod'), true);
+    assert.equal(matches('^app$', 'app'), true);
+  });
+
+  it('compares an entry without metacharacters as a plain name', () => {
+    const [plain] = value(parsePatterns('app-config'));
+    assert.ok(plain);
+    assert.equal(plain.source, 'app-config');
+    assert.equal(plain.test('app-config'), true);
+    assert.equal(plain.test('app-config-2'), false);
+    assert.equal(plain.test('my-app-config'), false);
+  });
+
+  it('refuses what JavaScript accepts but Go (RE2) does not, naming the entry', () => {
+    for (const entry of ['(a)\\1', '(?=a)a', '(?!b)a', '(?<=a)b', '\\u0041', 'a{1001}']) {
+      assert.doesNotThrow(() => new RegExp(entry), 'JavaScript accepts it');
+      const text = problem(parsePatterns(`ok, ${entry}`));
+      assert.match(text, /not a valid regular expression \(Go RE2 syntax\)/, entry);
+      assert.ok(text.includes(`"${entry}"`), text);
+    }
+    assert.match(problem(parsePatterns('(a)\\1')), /invalid escape sequence/);
+  });
+
+  it('compiles each entry alone: an entry cannot close the group that anchors it', () => {
+    // As ^(?:a)|(?:.*)$, this would match every name.
+    assert.match(problem(parsePatterns('a)|(?:.*')), /not a valid regular expression/);
+  });
 });
 
 describe('parseDuration', () => {

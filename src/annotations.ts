@@ -1,3 +1,5 @@
+import { RE2JS } from 're2js';
+
 /**
  * The annotation names polling-reloader reads and writes. The defaults are Stakater Reloader's;
  * each can be overridden by the flag of the same name as in Reloader.
@@ -58,15 +60,48 @@ export function parseList(raw: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-/** A comma list of regular expressions, each anchored to match a whole name. */
-export function parsePatterns(raw: string): Parsed<RegExp[]> {
-  const patterns: RegExp[] = [];
+/** One reload-list entry, compiled: whether it matches a whole name. */
+export interface NamePattern {
+  /** The entry as written in the annotation. */
+  readonly source: string;
+  test(name: string): boolean;
+}
+
+/** Go's regexp metacharacters (those regexp.QuoteMeta escapes): any other character is literal. */
+const metacharacters = /[\\.+*?()|[\]{}^$]/;
+
+/**
+ * One entry as Reloader reads it: a regular expression in Go (RE2) syntax, matched against the
+ * whole name, in time linear in the name whatever the pattern (re2js, no backtracking). An entry
+ * without metacharacters is a plain name and is compared as one, which is much faster.
+ */
+function compilePattern(entry: string): Parsed<NamePattern> {
+  if (!metacharacters.test(entry)) {
+    return { ok: true, value: { source: entry, test: (name) => name === entry } };
+  }
+  let re: RE2JS;
+  try {
+    // Compiled alone, so that an entry cannot unbalance an enclosing group; testExact anchors it
+    // to the whole name, as ^(?:entry)$ would.
+    re = RE2JS.compile(entry);
+  } catch (error) {
+    const why =
+      error instanceof Error ? `: ${error.message.replace(/^error parsing regexp: /, '')}` : '';
+    return {
+      ok: false,
+      problem: `"${entry}" is not a valid regular expression (Go RE2 syntax)${why}`,
+    };
+  }
+  return { ok: true, value: { source: entry, test: (name) => re.testExact(name) } };
+}
+
+/** A comma list of regular expressions (Go RE2 syntax), each anchored to match a whole name. */
+export function parsePatterns(raw: string): Parsed<NamePattern[]> {
+  const patterns: NamePattern[] = [];
   for (const entry of parseList(raw)) {
-    try {
-      patterns.push(new RegExp(`^(?:${entry})$`));
-    } catch {
-      return { ok: false, problem: `"${entry}" is not a valid regular expression` };
-    }
+    const pattern = compilePattern(entry);
+    if (!pattern.ok) return pattern;
+    patterns.push(pattern.value);
   }
   return { ok: true, value: patterns };
 }

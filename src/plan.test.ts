@@ -649,6 +649,46 @@ describe('planPass: malformed annotations', () => {
     assert.ok(p.warnings[0]?.includes(names.configmapReload));
   });
 
+  it('a reload-list entry that Go (RE2) refuses is a malformed annotation: ignored, warned', () => {
+    const p = plan({
+      sources: [source('ConfigMap', 'aa', 'new')],
+      changes: [updated('ConfigMap', 'aa', 'new')],
+      workloads: [
+        workload({ name: 'backref', annotations: { [names.configmapReload]: '(a)\\1' } }),
+        workload({ name: 'lookahead', annotations: { [names.configmapReload]: 'aa, (?=a)a+' } }),
+        workload({ name: 'good', annotations: { [names.configmapReload]: 'a+' } }),
+      ],
+    });
+    assert.equal(single(p).workload.name, 'good');
+    assert.equal(p.warnings.length, 2, p.warnings.join('\n'));
+    for (const name of ['backref', 'lookahead']) {
+      assert.ok(
+        p.warnings.some(
+          (w) => w.includes(`ns/Deployment/${name}`) && w.includes(names.configmapReload),
+        ),
+        p.warnings.join('\n'),
+      );
+    }
+  });
+
+  it('a pattern that backtracks catastrophically does not hold the pass up (RE2)', () => {
+    const adversarial = `${'a'.repeat(5000)}-x`;
+    const p = plan({
+      sources: [source('ConfigMap', adversarial, 'h1'), source('ConfigMap', 'app', 'h2')],
+      changes: [updated('ConfigMap', adversarial, 'h1'), updated('ConfigMap', 'app', 'h2')],
+      workloads: [
+        workload({ name: 'redos', annotations: { [names.configmapReload]: '(a+)+, (x+x+)+y' } }),
+        workload({
+          name: 'web',
+          annotations: { [names.auto]: 'true' },
+          references: [ref('ConfigMap', 'app')],
+        }),
+      ],
+    });
+    assert.equal(single(p).workload.name, 'web');
+    assert.deepEqual(p.warnings, []);
+  });
+
   it('a malformed pause period is ignored: no pause', () => {
     const p = plan({
       sources: [source('ConfigMap', 'cfg', 'new')],

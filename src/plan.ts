@@ -4,6 +4,7 @@ import {
   parseList,
   parsePatterns,
   type AnnotationNames,
+  type NamePattern,
   type Parsed,
 } from './annotations.js';
 import {
@@ -72,7 +73,7 @@ export interface Plan {
 interface Rules {
   auto: boolean | undefined;
   typedAuto: Partial<Record<SourceKind, boolean>>;
-  reload: Record<SourceKind, RegExp[]>;
+  reload: Record<SourceKind, NamePattern[]>;
   exclude: Record<SourceKind, string[]>;
   search: boolean;
   pausePeriodMs: number | undefined;

@@ -132,6 +132,82 @@ describe('annotations (SPEC §2)', () => {
     assert.deepEqual(reloaded(await world.pass()), ['Deployment/secret-list']);
   });
 
+  // With a backtracking engine, matching (a+)+ against the 42-character name takes 2^40 steps: the
+  // pass would never end. Go's regexp (RE2), and re2js here, match in time linear in the name.
+  it('a reload-list pattern that backtracks catastrophically neither stalls the pass nor blocks other reloads', async (t) => {
+    const world = await World.create(t);
+    const adversarial = `${'a'.repeat(40)}-x`;
+    await world.configMap(adversarial, { v: '1' });
+    await world.configMap('a'.repeat(40), { v: '1' });
+    await world.configMap('app', { v: '1' });
+    await world.configMap('app-config', { v: '1' });
+    await expectReloads(
+      world,
+      {
+        nested: {
+          annotations: { 'configmap.reloader.stakater.com/reload': '(a+)+' },
+          podSpec: uses([]),
+        },
+        overlapping: {
+          annotations: { 'configmap.reloader.stakater.com/reload': '(x+x+)+y, (a|aa)+' },
+          podSpec: uses([]),
+        },
+        web: { annotations: auto, podSpec: uses(['app']) },
+        'by-pattern': {
+          annotations: { 'configmap.reloader.stakater.com/reload': 'app-.*' },
+          podSpec: uses([]),
+        },
+      },
+      async () => {
+        await world.setConfigMap(adversarial, { v: '2' });
+        await world.setConfigMap('app', { v: '2' });
+        await world.setConfigMap('app-config', { v: '2' });
+      },
+      ['by-pattern', 'web'],
+    );
+    await world.setConfigMap('a'.repeat(40), { v: '2' });
+    assert.deepEqual(
+      reloaded(await world.pass()),
+      ['Deployment/nested', 'Deployment/overlapping'],
+      'the same patterns still match the names they describe',
+    );
+  });
+
+  it('a reload-list entry that Go (RE2) refuses is ignored with a warning; the pass goes on', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    await world.configMap('aa', { v: '1' });
+    const warnings = await expectReloads(
+      world,
+      {
+        backreference: {
+          annotations: { ...auto, 'configmap.reloader.stakater.com/reload': '(a)\\1' },
+          podSpec: uses(['app']),
+        },
+        lookahead: {
+          annotations: { 'configmap.reloader.stakater.com/reload': '(?=a)aa' },
+          podSpec: uses([]),
+        },
+        fine: { annotations: auto, podSpec: uses(['app']) },
+      },
+      async () => {
+        await world.setConfigMap('app', { v: '2' });
+        await world.setConfigMap('aa', { v: '2' });
+      },
+      ['backreference', 'fine'],
+    );
+    for (const name of ['backreference', 'lookahead']) {
+      assert.ok(
+        warnings.some(
+          (w) =>
+            w.includes(`${world.namespace}/Deployment/${name}`) &&
+            w.includes('configmap.reloader.stakater.com/reload'),
+        ),
+        `a warning names ${name} and the annotation: ${warnings.join(' | ')}`,
+      );
+    }
+  });
+
   it('search reloads for referenced objects that carry match, and only those', async (t) => {
     const world = await World.create(t);
     await world.configMap('matched', { v: '1' }, { 'reloader.stakater.com/match': 'true' });
