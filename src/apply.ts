@@ -35,19 +35,31 @@ export type ApplyReload = (reload: Reload, ctx: PatchContext) => Promise<Outcome
 
 const fieldManager = 'polling-reloader';
 
+/** The outcome of a reload this instance may no longer perform. */
+export const notActing: Outcome = {
+  status: 'failed',
+  error: 'not applied: this instance stopped acting (Lease lost or shutting down)',
+};
+
 /**
  * Makes the function that performs reloads. Each reload works on the object as it is now: read,
  * compute the patch, apply it, and on a conflict or a transient fault start over after a backoff.
  * It never throws: a failure is an outcome, so that one workload's fault leaves the others'
- * reloads going.
+ * reloads going. `canAct` is asked between the read and every write: an instance that lost the
+ * Lease (paused, cut off) writes nothing, and the resourceVersion test of the write guarantees
+ * that what it read is still what it changes.
  */
-export function reloadApplier(api: Api, retry: RetryPolicy = defaultRetry): ApplyReload {
-  return (reload, ctx) => applyReload(api, retry, reload, ctx);
+export function reloadApplier(
+  api: Api,
+  canAct: () => boolean = () => true,
+  retry: RetryPolicy = defaultRetry,
+): ApplyReload {
+  return (reload, ctx) => applyReload(api, { canAct, retry }, reload, ctx);
 }
 
 async function applyReload(
   api: Api,
-  retry: RetryPolicy,
+  { canAct, retry }: { canAct: () => boolean; retry: RetryPolicy },
   reload: Reload,
   ctx: PatchContext,
 ): Promise<Outcome> {
@@ -61,6 +73,7 @@ async function applyReload(
       if (kind === 'Job' && jobFinished(obj)) return { status: 'finished-job', ops: [] };
       const ops = reloadOperations(obj, reload, ctx);
       if (!ops) return { status: 'already-done', ops: [] };
+      if (!canAct()) return notActing;
       if (kind === 'Job') {
         await recreateJob(api, obj, ops);
         return { status: 'recreated', ops };

@@ -1,5 +1,6 @@
 import type { Api, ApiStats } from './api.js';
-import { reloadApplier, type Outcome } from './apply.js';
+import { message } from './errors.js';
+import { notActing, reloadApplier, type Outcome } from './apply.js';
 import { detectChanges } from './changes.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
@@ -28,6 +29,11 @@ export interface PassDeps {
    * is shutting down). The reloads not yet done then stay pending for the next pass.
    */
   canAct?: () => boolean;
+  /**
+   * Asked before the state is written: false once this instance may no longer write anything (it
+   * lost the Lease), so that a paused former holder cannot put back an older state.
+   */
+  holdsLease?: () => boolean;
 }
 
 export interface PassReport {
@@ -40,6 +46,8 @@ export interface PassReport {
   workloads: number | undefined;
   /** Whether the state was written (it is not when nothing in it changed). */
   saved: boolean;
+  /** Why the state could not be written: its changes are seen again by the next pass. */
+  saveError?: string | undefined;
   changes: Change[];
   plan: Plan;
   outcomes: { reload: Reload; outcome: Outcome }[];
@@ -83,7 +91,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     const next = nextState(hasher.keyId, now, sources, previous?.sources ?? {}, failed);
     next.data.paused = pausedIds(workloads, plan.reloads);
     report.pending = next.pending;
-    report.saved = await saveIfChanged(deps.store, previous, next.data);
+    await persist(deps, report, previous, next.data);
   }
   report.api = statsSince(api, before);
   return report;
@@ -123,30 +131,37 @@ async function applyAll(
   reloads: Reload[],
   ctx: PatchContext,
 ): Promise<PassReport['outcomes']> {
-  const applyReload = reloadApplier(deps.api);
+  const canAct = deps.canAct ?? (() => true);
+  const applyReload = reloadApplier(deps.api, canAct);
   const outcomes: PassReport['outcomes'] = [];
   for (const reload of reloads) {
-    const outcome: Outcome =
-      deps.canAct && !deps.canAct()
-        ? {
-            status: 'failed',
-            error: 'not applied: this instance stopped acting (Lease lost or shutting down)',
-          }
-        : await applyReload(reload, ctx);
+    const outcome = canAct() ? await applyReload(reload, ctx) : notActing;
     outcomes.push({ reload, outcome });
   }
   return outcomes;
 }
 
-/** Writes the state unless it says what the stored one says (its time aside). */
-async function saveIfChanged(
-  store: StateStore,
+/**
+ * Writes the state unless it says what the stored one says (its time aside), and only while this
+ * instance holds the Lease. A failure is reported, not thrown, so the outcomes are still told.
+ */
+async function persist(
+  deps: PassDeps,
+  report: PassReport,
   previous: StateData | undefined,
   next: StateData,
-): Promise<boolean> {
-  if (previous && canonical(previous) === canonical(next)) return false;
-  await store.save(next);
-  return true;
+): Promise<void> {
+  if (previous && canonical(previous) === canonical(next)) return;
+  if (deps.holdsLease && !deps.holdsLease()) {
+    report.saveError = 'not saved: this instance lost the Lease';
+    return;
+  }
+  try {
+    await deps.store.save(next);
+    report.saved = true;
+  } catch (err) {
+    report.saveError = `state ${deps.store.location} not saved: ${message(err)}`;
+  }
 }
 
 function canonical(state: StateData): string {

@@ -26,14 +26,19 @@ export type Schedule = { intervalMs: number } | { cron: string };
 /** One pass under the Lease, then exit: the CronJob mode. A dry run needs no Lease. */
 export async function runOnce(deps: RunnerDeps): Promise<number> {
   if (deps.options.dryRun) {
-    const report = await pass(deps, () => true);
+    const report = await pass(
+      deps,
+      () => true,
+      () => true,
+    );
     process.stdout.write(`${formatPlan(report)}\n`);
     return 0;
   }
   if (!(await takeLease(deps))) return 0;
   const stopRenewing = keepRenewed(deps);
   try {
-    return exitCode(await pass(deps, () => deps.lease.holds()));
+    const holds = (): boolean => deps.lease.holds();
+    return exitCode(await pass(deps, holds, holds));
   } finally {
     await stopRenewing();
     await deps.lease.release();
@@ -65,7 +70,10 @@ export async function runScheduled(
   const tick = async (): Promise<void> => {
     if (run.stopping) return;
     try {
-      if (await takeLease(deps)) await pass(deps, () => deps.lease.holds() && !run.stopping);
+      if (await takeLease(deps)) {
+        const holds = (): boolean => deps.lease.holds();
+        await pass(deps, () => holds() && !run.stopping, holds);
+      }
       run.ready = true;
     } catch (err) {
       deps.log.error(`pass failed, retried on the next: ${message(err)}`);
@@ -142,9 +150,13 @@ async function takeLease(deps: RunnerDeps): Promise<boolean> {
   return false;
 }
 
-async function pass(deps: RunnerDeps, canAct: () => boolean): Promise<PassReport> {
+async function pass(
+  deps: RunnerDeps,
+  canAct: () => boolean,
+  holdsLease: () => boolean,
+): Promise<PassReport> {
   const report = await runPass(
-    { api: deps.api, store: deps.store, now: () => new Date(), canAct },
+    { api: deps.api, store: deps.store, now: () => new Date(), canAct, holdsLease },
     deps.options,
   );
   if (!deps.options.dryRun) logReport(deps.log, report);
@@ -152,7 +164,8 @@ async function pass(deps: RunnerDeps, canAct: () => boolean): Promise<PassReport
 }
 
 function exitCode(report: PassReport): number {
-  return report.outcomes.some((o) => o.outcome.status === 'failed') ? exitFailedReloads : 0;
+  const failed = report.outcomes.some((o) => o.outcome.status === 'failed');
+  return failed || report.saveError ? exitFailedReloads : 0;
 }
 
 function logReport(log: Logger, report: PassReport): void {
@@ -166,6 +179,7 @@ function logReport(log: Logger, report: PassReport): void {
   }
   if (report.pending.length > 0)
     log.warn({ pending: report.pending }, 'changes kept for the next pass');
+  if (report.saveError) log.error(`${report.saveError}; the next pass sees its changes again`);
   const workloads =
     report.workloads === undefined ? 'no workloads listed' : `${report.workloads} workloads`;
   log.info(

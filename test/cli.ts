@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -26,4 +27,27 @@ export async function cli(args: string[], env: Record<string, string> = {}): Pro
       },
     );
   });
+}
+
+/** Starts the CLI in its own process; the test kills it by its id when it ends. */
+export function startCli(
+  t: TestContext,
+  args: string[],
+): ChildProcess & { output: () => string; exited: Promise<number> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code) => {
+      resolve(code ?? 1);
+    }),
+  );
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return Object.assign(child, { output: () => output, exited });
 }

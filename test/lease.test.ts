@@ -1,16 +1,13 @@
 // SPEC §6 and the long-running mode: one instance acts at a time, a dead holder is replaced after
 // its Lease expires and not before, and SIGTERM stops cleanly and releases the Lease.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
-import { cli } from './cli.js';
+import { cli, startCli } from './cli.js';
 import { autoWorld, container, kc, World } from './harness.js';
 import { eventually } from './kube.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
 const leases = kc.makeApiClient(CoordinationV1Api);
 const auto = { 'reloader.stakater.com/auto': 'true' };
@@ -26,19 +23,7 @@ function runArgs(world: World, ...extra: string[]): string[] {
 }
 
 /** Starts a long-running instance; the test kills it by its id when it ends. */
-function start(t: TestContext, args: string[]): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return Object.assign(child, { output: () => output });
-}
+const start = startCli;
 
 async function holder(namespace: string): Promise<string | undefined> {
   try {
