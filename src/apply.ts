@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from './api.js';
 import { message, statusOf } from './errors.js';
+import { dropStash, ensureJob, notRecreated, writeStash, type JobStash } from './job-stash.js';
 import { workloadId } from './model.js';
 import {
   applyOperations,
@@ -25,18 +26,35 @@ const defaultRetry: RetryPolicy = { attempts: 5, baseDelayMs: 200 };
 
 /** Faults worth another try: conflicts, a failed resourceVersion test, throttling, server errors. */
 function retryable(err: unknown): boolean {
+  if (err instanceof JobNotRecreated) return false;
   const status = statusOf(err);
   if (status === undefined) return true; // network: refused, reset, timed out
   return status === 409 || status === 422 || status === 429 || status >= 500;
 }
 
+/** What a reload is done with: the patch's context, and where a Job is kept while re-created. */
+export interface ApplyContext extends PatchContext {
+  /** The reloader's own namespace (`--lease-namespace`): see src/job-stash.ts. */
+  stashNamespace: string;
+}
+
 /** Performs one planned reload; see `reloadApplier`. */
-export type ApplyReload = (reload: Reload, ctx: PatchContext) => Promise<Outcome>;
+export type ApplyReload = (reload: Reload, ctx: ApplyContext) => Promise<Outcome>;
+
+/** A Job was deleted and not re-created: no retry (its name is free, a read finds nothing). */
+class JobNotRecreated extends Error {
+  override name = 'JobNotRecreated';
+}
+
+/** A finished Job, or one being deleted (by its owner or a person): not brought back. */
+function leftAlone(obj: WorkloadObject): boolean {
+  return jobFinished(obj) || obj.metadata?.deletionTimestamp !== undefined;
+}
 
 const fieldManager = 'polling-reloader';
 
 /** The outcome of a reload this instance may no longer perform. */
-export const notActing: Outcome = {
+export const notActing: Outcome & { status: 'failed' } = {
   status: 'failed',
   error: 'not applied: this instance stopped acting (Lease lost or shutting down)',
 };
@@ -61,7 +79,7 @@ async function applyReload(
   api: Api,
   { canAct, retry }: { canAct: () => boolean; retry: RetryPolicy },
   reload: Reload,
-  ctx: PatchContext,
+  ctx: ApplyContext,
 ): Promise<Outcome> {
   const { kind, namespace, name } = reload.workload;
   const path = workloadPath(kind, namespace, name);
@@ -70,13 +88,13 @@ async function applyReload(
     if (attempt > 0) await sleep(retry.baseDelayMs * 2 ** (attempt - 1));
     try {
       const obj = await api.request<WorkloadObject>({ path });
-      if (kind === 'Job' && jobFinished(obj)) return { status: 'finished-job', ops: [] };
+      if (kind === 'Job' && leftAlone(obj)) return { status: 'finished-job', ops: [] };
       const ops = reloadOperations(obj, reload, ctx);
       if (!ops) return { status: 'already-done', ops: [] };
       if (!canAct()) return notActing;
       if (kind === 'Job') {
-        await recreateJob(api, obj, ops);
-        return { status: 'recreated', ops };
+        const done = await recreateJob(api, { ctx, canAct, reload }, obj, ops);
+        return done ? { status: 'recreated', ops } : notActing;
       }
       // JSON Patch: its first operation tests the resourceVersion read above.
       await api.request({
@@ -97,32 +115,57 @@ async function applyReload(
 
 /**
  * A Job's template cannot change, so an unfinished Job is re-created with the same name and spec,
- * less the fields its controller generated.
+ * less the fields its controller generated. The Job to create is stashed first (src/job-stash.ts):
+ * whatever fails after the delete, a later pass creates it. False: not done, this instance stopped
+ * acting (nothing deleted).
  */
-async function recreateJob(api: Api, obj: WorkloadObject, ops: JsonPatchOp[]): Promise<void> {
+async function recreateJob(
+  api: Api,
+  { ctx, canAct, reload }: { ctx: ApplyContext; canAct: () => boolean; reload: Reload },
+  obj: WorkloadObject,
+  ops: JsonPatchOp[],
+): Promise<boolean> {
   const body = recreatedJob(obj, ops);
+  const stash = await writeStash(api, ctx.stashNamespace, obj, body, reload.triggers);
+  if (!canAct()) {
+    await dropStash(api, stash).catch(() => undefined);
+    return false;
+  }
+  await deleteJob(api, obj, stash);
+  try {
+    await ensureJob(api, stash);
+  } catch (err) {
+    throw new JobNotRecreated(notRecreated(stash, err));
+  }
+  // The Job exists: a stash that cannot be dropped now is dropped by the next pass.
+  await dropStash(api, stash).catch(() => undefined);
+  return true;
+}
+
+/**
+ * Deletes the Job as it was read (uid and resourceVersion preconditions). A refusal drops the
+ * stash and is thrown as it is (a conflict is retried on a fresh read); a delete whose fate is
+ * unknown (no answer, a server error) keeps it, and a later pass, which sees what became of the
+ * Job, creates it or drops the stash.
+ */
+async function deleteJob(api: Api, obj: WorkloadObject, stash: JobStash): Promise<void> {
   const { name = '', namespace = '', uid, resourceVersion } = obj.metadata ?? {};
-  await api.request({
-    method: 'DELETE',
-    path: workloadPath('Job', namespace, name),
-    body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } },
-  });
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await api.request({
-        method: 'POST',
-        path: workloadPath('Job', namespace),
-        query: { fieldManager },
-        body,
-      });
-      return;
-    } catch (err) {
-      // The old Job is still going away: wait for its name to be free.
-      if (statusOf(err) !== 409 || attempt >= 50) {
-        throw new Error(`Job deleted but not re-created: ${message(err)}`, { cause: err });
-      }
-      await sleep(200);
+  try {
+    await api.request({
+      method: 'DELETE',
+      path: workloadPath('Job', namespace, name),
+      body: { propagationPolicy: 'Background', preconditions: { uid, resourceVersion } },
+    });
+  } catch (err) {
+    const status = statusOf(err);
+    if (status === undefined || status >= 500) {
+      throw new JobNotRecreated(
+        `the delete of the Job got no clear answer: ${message(err)} (kept in Secret ` +
+          `${stash.secretNamespace}/${stash.secretName}: a later pass creates it if it is gone)`,
+      );
     }
+    await dropStash(api, stash).catch(() => undefined);
+    throw err;
   }
 }
 
@@ -152,11 +195,13 @@ export function recreatedJob(obj: WorkloadObject, ops: JsonPatchOp[]): WorkloadO
         Reflect.deleteProperty(spec.template.metadata.labels, key);
     }
   }
-  const { name, namespace, annotations } = next.metadata ?? {};
+  const { name, namespace, annotations, ownerReferences } = next.metadata ?? {};
   return {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
-    metadata: { name, namespace, labels, annotations },
+    // The owner (a CronJob, say) still exists: it keeps owning the Job (garbage collection,
+    // history limits).
+    metadata: { name, namespace, labels, annotations, ...(ownerReferences && { ownerReferences }) },
     spec: spec as Record<string, unknown>,
   };
 }

@@ -634,6 +634,20 @@ describe('recreatedJob', () => {
     assert.deepEqual(input, snapshot);
   });
 
+  it('keeps the ownerReferences, so that its owner (a CronJob) still owns it', () => {
+    const input = job();
+    const owner = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      name: 'nightly',
+      uid: 'c-1',
+      controller: true,
+      blockOwnerDeletion: true,
+    };
+    if (input.metadata) input.metadata.ownerReferences = [owner];
+    assert.deepEqual(recreatedJob(input, []).metadata?.ownerReferences, [owner]);
+  });
+
   it('keeps the selector and labels of a Job with a manual selector', () => {
     const next = recreatedJob(job(true), []);
     const spec = next.spec as { selector?: unknown; template: { metadata: { labels: object } } };

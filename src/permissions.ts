@@ -33,6 +33,12 @@ export function neededPermissions(options: PassOptions, stateNamespace?: string)
     },
   ];
   if (!dryRun) needs.push(...ownNamespaceNeeds(hashKey.namespace, stateNamespace));
+  if (!dryRun && scope.workloadKinds.includes('Job')) {
+    // A Job re-created by a reload is kept in a Secret meanwhile (src/job-stash.ts): listed by
+    // label at each pass, created (above) and deleted once the new Job exists.
+    for (const verb of ['list', 'delete'])
+      needs.push({ verb, group: '', resource: 'secrets', namespace: hashKey.namespace });
+  }
   if (scope.namespaceSelector) needs.push({ verb: 'list', group: '', resource: 'namespaces' });
   for (const namespace of scope.namespaces.length > 0 ? scope.namespaces : [undefined]) {
     needs.push(...namespaceNeeds(options, namespace));

@@ -1,8 +1,27 @@
 // SPEC §3: every workload kind is reloaded the way it must be.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
-import { apps, batch, container, kc, objects, reloaded, withTemplate, World } from './harness.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it, type TestContext } from 'node:test';
+import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
+  type V1Job,
+  type V1OwnerReference,
+} from '@kubernetes/client-node';
+import { cli, startCli } from './cli.js';
+import {
+  apps,
+  batch,
+  container,
+  core,
+  kc,
+  objects,
+  reloaded,
+  withTemplate,
+  World,
+} from './harness.js';
 import { eventually } from './kube.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
@@ -25,6 +44,126 @@ async function cronJob(world: World, name: string): Promise<void> {
     namespace: world.namespace,
     body: { metadata, spec: { schedule: '0 3 1 1 *', jobTemplate: { spec: { template } } } },
   });
+}
+
+const record = 'polling-reloader.io/reloaded-hashes';
+/** A literal env value in a Job's spec: it is kept in the stash, and never shown. */
+const literal = 'literal-env-value-never-logged';
+/** Jobs with this label are refused by `denyJobCreates`. */
+const guarded = { 'test.polling-reloader.io/guarded': 'true' };
+
+/**
+ * An unfinished Job that uses ConfigMap `app`: its pod asks for a node no node is (kwok's node
+ * would run it), so it stays pending, and the Job unfinished.
+ */
+function pendingJob(
+  name: string,
+  meta: {
+    labels?: Record<string, string>;
+    ownerReferences?: V1OwnerReference[];
+    finalizers?: string[];
+  } = {},
+): V1Job {
+  const { metadata, spec: body } = withTemplate(name, {
+    ...spec,
+    podSpec: {
+      ...podSpec,
+      containers: [
+        Object.assign(container('app', { configMaps: ['app'] }), {
+          env: [{ name: 'TOKEN', value: literal }],
+        }),
+      ],
+      nodeSelector: { 'test.polling-reloader.io/no-such-node': 'true' },
+    },
+  });
+  return {
+    metadata: { ...metadata, ...meta },
+    spec: { backoffLimit: 2, template: body.template },
+  };
+}
+
+/** The Job, or undefined when there is none of that name. */
+async function readJob(world: World, name: string): Promise<V1Job | undefined> {
+  try {
+    return await batch.readNamespacedJob({ name, namespace: world.namespace });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+/** The Secrets that keep a Job between its delete and its re-creation (src/job-stash.ts). */
+async function stashes(world: World): Promise<string[]> {
+  const list = await core.listNamespacedSecret({
+    namespace: world.namespace,
+    labelSelector: 'polling-reloader.io/purpose=job-recreation',
+  });
+  return list.items.map((s) => s.metadata?.name ?? '');
+}
+
+/**
+ * Makes the API server refuse to create Jobs labelled `guarded` in one namespace, as an admission
+ * webhook might (a ValidatingAdmissionPolicy). Returns what removes it; the test removes it too.
+ */
+async function denyJobCreates(t: TestContext, namespace: string): Promise<() => Promise<void>> {
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const policy = `deny-jobs-${namespace}`;
+  const match = {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+    resourceRules: [
+      { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['jobs'] },
+    ],
+  };
+  const [key] = Object.keys(guarded);
+  await admission.createValidatingAdmissionPolicy({
+    body: {
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: match,
+        validations: [
+          {
+            expression: `!has(object.metadata.labels) || !('${key ?? ''}' in object.metadata.labels)`,
+            message: 'guarded Jobs may not be created now (test policy)',
+          },
+        ],
+      },
+    },
+  });
+  await admission.createValidatingAdmissionPolicyBinding({
+    body: {
+      metadata: { name: policy },
+      spec: { policyName: policy, validationActions: ['Deny'], matchResources: match },
+    },
+  });
+  // A dry-run create shows whether the policy is in force.
+  const accepted = async (): Promise<boolean> =>
+    batch
+      .createNamespacedJob({
+        namespace,
+        dryRun: 'All',
+        body: pendingJob('probe', { labels: guarded }),
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+  await eventually('the policy to refuse Job creates', async () =>
+    (await accepted()) ? undefined : true,
+  );
+  let removed = false;
+  const remove = async (): Promise<void> => {
+    if (removed) return;
+    removed = true;
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
+    await admission.deleteValidatingAdmissionPolicy({ name: policy });
+  };
+  // Whatever the test does, the policy goes (its namespace may be going already: no probe then).
+  t.after(remove);
+  return async () => {
+    await remove();
+    await eventually('the policy to be gone', async () => ((await accepted()) ? true : undefined));
+  };
 }
 
 describe('workload kinds (SPEC §3)', () => {
@@ -107,6 +246,139 @@ describe('workload kinds (SPEC §3)', () => {
     );
   });
 
+  it('Job owned by a CronJob: re-created with the same ownerReferences, so its CronJob still owns it', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    await cronJob(world, 'nightly');
+    const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace: world.namespace });
+    const owner: V1OwnerReference = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      name: 'nightly',
+      uid: cron.metadata?.uid ?? '',
+      controller: true,
+      blockOwnerDeletion: true,
+    };
+    await batch.createNamespacedJob({
+      namespace: world.namespace,
+      body: pendingJob('nightly-1', { ownerReferences: [owner] }),
+    });
+    const before = await world.read('Job', 'nightly-1');
+
+    assert.deepEqual(await changeAndPass(world), ['CronJob/nightly', 'Job/nightly-1']);
+    const after = await world.read('Job', 'nightly-1');
+    assert.notEqual(after.metadata?.uid, before.metadata?.uid, 'a new Job');
+    assert.ok((await world.templateAnnotations('Job', 'nightly-1'))[record], 'reloaded');
+    assert.deepEqual(
+      after.metadata?.ownerReferences,
+      before.metadata?.ownerReferences,
+      'the same ownerReferences',
+    );
+    assert.deepEqual(JSON.parse(JSON.stringify(after.metadata?.ownerReferences)), [owner]);
+    assert.deepEqual(await stashes(world), [], 'nothing kept once the Job exists');
+
+    // Owned, it goes with its CronJob (the garbage collector), as the Jobs the CronJob made do.
+    await batch.deleteNamespacedCronJob({
+      name: 'nightly',
+      namespace: world.namespace,
+      propagationPolicy: 'Background',
+    });
+    await eventually('the re-created Job to be garbage-collected with its CronJob', async () =>
+      (await readJob(world, 'nightly-1')) ? undefined : true,
+    );
+  });
+
+  it('Job whose re-create an admission policy refuses: the failure names the policy, and a later pass creates the Job', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    await batch.createNamespacedJob({
+      namespace: world.namespace,
+      body: pendingJob('guarded', { labels: guarded }),
+    });
+    await world.pass();
+    const old = await world.read('Job', 'guarded');
+    const allow = await denyJobCreates(t, world.namespace);
+
+    await world.setConfigMap('app', { v: '2' });
+    const refused = await world.passAllowingFailures();
+    assert.equal(refused.outcomes.length, 1);
+    const outcome = refused.outcomes[0]?.outcome;
+    assert.ok(outcome?.status === 'failed', `the reload failed: ${JSON.stringify(outcome)}`);
+    const error = outcome.error;
+    assert.match(error, /guarded Jobs may not be created now \(test policy\)/, error);
+    assert.doesNotMatch(error, /404|not found/i, 'the real cause, not the read that follows');
+    assert.ok(!error.includes(literal), 'no env value in the error');
+    assert.equal(await readJob(world, 'guarded'), undefined, 'deleted, and not created');
+    assert.equal((await stashes(world)).length, 1, 'kept in a Secret of the lease namespace');
+
+    const still = await world.passAllowingFailures();
+    assert.equal(still.outcomes[0]?.outcome.status, 'failed', 'still refused: still kept');
+    assert.equal(await readJob(world, 'guarded'), undefined);
+
+    await allow();
+    const restored = await world.pass();
+    assert.deepEqual(reloaded(restored), ['Job/guarded']);
+    const job = await world.read('Job', 'guarded');
+    assert.notEqual(job.metadata?.uid, old.metadata?.uid);
+    assert.ok((await world.templateAnnotations('Job', 'guarded'))[record], 'with the reload');
+    assert.deepEqual(await stashes(world), [], 'the Secret goes once the Job exists');
+    assert.deepEqual(reloaded(await world.pass()), [], 'and nothing happens twice');
+  });
+
+  it('Job: a process killed between the delete and the create; a fresh one, with no state, creates it', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    // A finalizer holds the deleted Job, so the process waits for its name to be free: then dies.
+    await batch.createNamespacedJob({
+      namespace: world.namespace,
+      body: pendingJob('held', { finalizers: ['test.polling-reloader.io/hold'] }),
+    });
+    t.after(() => release(world, 'held'));
+    const args = (state: string, lease: string) => [
+      'run',
+      '--once',
+      `--kubeconfig=${process.env.TEST_KUBECONFIG ?? ''}`,
+      `--lease-namespace=${world.namespace}`,
+      `--lease-name=${lease}`,
+      `--namespaces=${world.namespace}`,
+      `--state=${state}`,
+    ];
+    const baseline = await cli(args(world.statePath, 'first'));
+    assert.equal(baseline.code, 0, baseline.stderr);
+    const old = await world.read('Job', 'held');
+
+    await world.setConfigMap('app', { v: '2' });
+    const run = startCli(t, args(world.statePath, 'first'));
+    await eventually(
+      'the pass to delete the Job',
+      async () => ((await readJob(world, 'held'))?.metadata?.deletionTimestamp ? true : undefined),
+      30_000,
+      50,
+    );
+    run.kill('SIGKILL');
+    await run.exited;
+    await release(world, 'held');
+    await eventually('the old Job to be gone', async () =>
+      (await readJob(world, 'held')) ? undefined : true,
+    );
+    assert.equal((await stashes(world)).length, 1, 'the Job to create is kept in the cluster');
+
+    // Another process, a state never seen (another file), another Lease: only the stash is left.
+    const dir = mkdtempSync(join(tmpdir(), 'polling-reloader-fresh-'));
+    t.after(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const fresh = await cli(args(join(dir, 'state.json'), 'second'));
+    assert.equal(fresh.code, 0, fresh.stderr);
+    const job = await world.read('Job', 'held');
+    assert.notEqual(job.metadata?.uid, old.metadata?.uid, 'the Job exists again');
+    assert.ok((await world.templateAnnotations('Job', 'held'))[record], 'with the reload');
+    assert.deepEqual(await stashes(world), []);
+    for (const output of [baseline.stderr, run.output(), fresh.stdout, fresh.stderr]) {
+      assert.ok(!output.includes(literal), 'no env value in the logs');
+    }
+  });
+
   it('Argo Rollout: the template is patched, or spec.restartAt set under rollout-strategy: restart', async (t) => {
     const world = await World.create(t);
     await world.configMap('app', { v: '1' });
@@ -149,6 +421,17 @@ describe('workload kinds (SPEC §3)', () => {
     ]);
   });
 });
+
+/** Removes the test's finalizer from a Job (if it still exists), so that it can go. */
+async function release(world: World, name: string): Promise<void> {
+  const job = await readJob(world, name);
+  if (!job?.metadata?.finalizers?.length) return;
+  await batch.patchNamespacedJob({
+    name,
+    namespace: world.namespace,
+    body: [{ op: 'remove', path: '/metadata/finalizers' }],
+  });
+}
 
 /** The Argo Rollouts CRD, as far as a test needs it (no Argo controller is needed). */
 async function installRolloutCrd(): Promise<void> {
