@@ -25,6 +25,9 @@ export interface RequestOptions {
    * a write is only when its caller says so (it carries a precondition, or has no effect).
    */
   idempotent?: boolean;
+  /** Overrides the client's time-out and number of attempts for this request. */
+  timeoutMs?: number;
+  attempts?: number;
 }
 
 /** What the client has done so far: for logs, metrics and the benchmark. */
@@ -52,6 +55,11 @@ const defaultPolicy: ApiPolicy = { timeoutMs: 30_000, attempts: 4, baseDelayMs: 
  */
 export class Api {
   readonly stats: ApiStats = { requests: 0, bytesRead: 0, connections: 0 };
+  /**
+   * When set (epoch ms), no request starts after it and none waits past it: the deadline of a
+   * pass, so that a pass never hangs, whatever the network does.
+   */
+  deadline: number | undefined;
   private readonly base: URL;
   private readonly agent: HttpAgent;
   private readonly sockets = new WeakSet<Socket>();
@@ -71,14 +79,19 @@ export class Api {
   /** Sends one request and parses the JSON answer; a non-2xx answer throws an ApiError. */
   async request<T>(options: RequestOptions): Promise<T> {
     const retry = (options.method ?? 'GET') === 'GET' || options.idempotent === true;
+    const attempts = options.attempts ?? this.policy.attempts;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.once<T>(options);
       } catch (err) {
-        if (!retry || attempt >= this.policy.attempts || !transient(err)) throw err;
+        if (!retry || attempt >= attempts || !transient(err) || this.pastDeadline()) throw err;
         await sleep(this.policy.baseDelayMs * 2 ** (attempt - 1));
       }
     }
+  }
+
+  private pastDeadline(): boolean {
+    return this.deadline !== undefined && Date.now() >= this.deadline;
   }
 
   /** Closes the kept-alive connections, so that a process that is done can exit at once. */
@@ -89,7 +102,26 @@ export class Api {
   private async once<T>(options: RequestOptions): Promise<T> {
     const method = options.method ?? 'GET';
     const url = this.url(options);
+    if (this.pastDeadline())
+      throw new DeadlineExceeded(`${method} ${url.pathname}: the pass ran past its deadline`);
+    const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
+    const timeoutMs = Math.min(options.timeoutMs ?? this.policy.timeoutMs, left);
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers = await this.headers(options, body);
+    this.stats.requests++;
+    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const req = send(url, { method, headers, agent: this.agent });
+    const response = await this.exchange(req, body, `${method} ${url.pathname}`, timeoutMs);
+    if (response.status < 200 || response.status >= 300) {
+      throw new ApiError(response.status, response.text, `${method} ${url.pathname}`);
+    }
+    return (response.text ? JSON.parse(response.text) : {}) as T;
+  }
+
+  private async headers(
+    options: RequestOptions,
+    body: string | undefined,
+  ): Promise<Record<string, string>> {
     const headers: Record<string, string> = {
       ...(await this.connection.credentials()),
       Accept: options.accept ?? 'application/json',
@@ -100,14 +132,7 @@ export class Api {
       headers['Content-Type'] = options.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    this.stats.requests++;
-    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-    const req = send(url, { method, headers, agent: this.agent });
-    const response = await this.exchange(req, body, `${method} ${url.pathname}`);
-    if (response.status < 200 || response.status >= 300) {
-      throw new ApiError(response.status, response.text, `${method} ${url.pathname}`);
-    }
-    return (response.text ? JSON.parse(response.text) : {}) as T;
+    return headers;
   }
 
   private url(options: RequestOptions): URL {
@@ -122,10 +147,11 @@ export class Api {
     req: ClientRequest,
     body: string | undefined,
     what: string,
+    timeoutMs: number,
   ): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      req.setTimeout(this.policy.timeoutMs, () => {
-        req.destroy(new Error(`${what}: no answer within ${this.policy.timeoutMs} ms`));
+      req.setTimeout(timeoutMs, () => {
+        req.destroy(new Error(`${what}: no answer within ${Math.round(timeoutMs)} ms`));
       });
       req.on('socket', (socket) => {
         if (this.sockets.has(socket)) return;
@@ -158,10 +184,15 @@ export class Api {
   }
 }
 
+/** A request not sent, or abandoned, because the pass ran past its deadline. */
+export class DeadlineExceeded extends Error {
+  override name = 'DeadlineExceeded';
+}
+
 /** Faults worth another try: the network, throttling, the server's own errors. */
 export function transient(err: unknown): boolean {
   const status = statusOf(err);
-  if (status === undefined) return !(err instanceof SyntaxError);
+  if (status === undefined) return !(err instanceof SyntaxError || err instanceof DeadlineExceeded);
   return status === 429 || (status >= 500 && status !== 501);
 }
 
@@ -242,6 +273,7 @@ async function listPage<U>(
       limit: options.pageSize ?? 500,
       continue: at.token,
       labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
     },
   });
   for (const item of page.items ?? []) {

@@ -4,12 +4,13 @@ import type { ObservedSource } from './state.js';
 
 /**
  * Compares the listed sources with the observed state: updated (hash differs), created (absent
- * before), deleted (absent now). Only the keyed content hash counts, so a change to labels or
- * annotations alone is no change.
+ * before), deleted (absent now, and of what was listed: see `listsEntry`). Only the keyed content
+ * hash counts, so a change to labels or annotations alone is no change.
  */
 export function detectChanges(
   observed: Record<string, ObservedSource>,
   current: Source[],
+  listed: (id: string) => boolean = () => true,
 ): Change[] {
   const changes: Change[] = [];
   const seen = new Set<string>();
@@ -23,7 +24,7 @@ export function detectChanges(
     }
   }
   for (const id of Object.keys(observed)) {
-    if (seen.has(id)) continue;
+    if (seen.has(id) || !listed(id)) continue;
     const [namespace, kind, name] = id.split('/');
     if (!namespace || !name || (kind !== 'ConfigMap' && kind !== 'Secret')) continue;
     changes.push({ kind, namespace, name, type: 'deleted', hash: DELETED });

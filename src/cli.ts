@@ -25,7 +25,7 @@ async function runWith(api: Api, flags: RunFlags): Promise<number> {
   const options = passOptions(flags);
   const version = await checkReachable(api);
   await checkPermissions(api, options, parseConfigMapLocation(flags.state)?.namespace);
-  const store = await openStateStore(api, flags.state);
+  const store = await openStateStore(api, flags.state, flags.dryRun);
   const lease = new LeaseLock(api, {
     name: flags.leaseName,
     namespace: flags.leaseNamespace,
@@ -33,7 +33,7 @@ async function runWith(api: Api, flags: RunFlags): Promise<number> {
     identity: leaseIdentity(),
   });
   log.debug({ server: api.connection.server, version, state: store.location }, 'connected');
-  const deps = { api, store, lease, log, options };
+  const deps = { api, store, lease, log, options, passTimeoutMs: flags.passTimeout };
   if (flags.once || flags.dryRun) return runOnce(deps);
   const schedule = flags.schedule ? { cron: flags.schedule } : { intervalMs: flags.interval };
   log.info(
@@ -57,11 +57,20 @@ program.addCommand(
   }),
 );
 
+/** The log level the command line (or its environment variable) asks for, read as commander does. */
+function logLevelAsked(argv: string[]): string | undefined {
+  let level = process.env[`${envPrefix}LOG_LEVEL`];
+  argv.forEach((arg, i) => {
+    if (arg === '--log-level') level = argv[i + 1];
+    else if (arg.startsWith('--log-level=')) level = arg.slice('--log-level='.length);
+  });
+  return level;
+}
+
 try {
   await program.parseAsync();
 } catch (err) {
-  const debug =
-    process.argv.includes('--log-level=debug') || process.env[`${envPrefix}LOG_LEVEL`] === 'debug';
+  const debug = ['debug', 'trace'].includes(logLevelAsked(process.argv) ?? '');
   const text = err instanceof Error ? err.message : String(err);
   process.stderr.write(`polling-reloader: error: ${text}\n`);
   if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);

@@ -146,16 +146,27 @@ export function configMapStateStore(
   api: Api,
   namespace: string,
   name: string,
-  chunkBytes?: number,
+  { chunkBytes, readOnly = false }: { chunkBytes?: number; readOnly?: boolean } = {},
 ): StateStore {
   const adapter = new ConfigMapAdapter(api, namespace, name, chunkBytes);
-  return new LowStateStore(`configmap:${namespace}/${name}`, adapter, () => adapter.setAside());
+  // The head, its parts (NAME-GEN-I) and what was set aside (NAME-unreadable-TIME).
+  const own = new RegExp(`^${name.replace(/\./g, '\\.')}(-[0-9a-f]{8}-\\d+|-unreadable-\\d+)?$`);
+  return new LowStateStore(`configmap:${namespace}/${name}`, adapter, () => adapter.setAside(), {
+    readOnly,
+    owns: (o) => o.kind === 'ConfigMap' && o.namespace === namespace && own.test(o.name),
+  });
 }
 
 /** The store `--state` names: `configmap:NAMESPACE/NAME`, or a file path. */
-export async function openStateStore(api: Api, state: string): Promise<StateStore> {
+export async function openStateStore(
+  api: Api,
+  state: string,
+  readOnly = false,
+): Promise<StateStore> {
+  if (!state.trim())
+    throw new UsageError('--state is empty: give a file path or configmap:NS/NAME');
   const location = parseConfigMapLocation(state);
   return location
-    ? configMapStateStore(api, location.namespace, location.name)
-    : fileStateStore(state);
+    ? configMapStateStore(api, location.namespace, location.name, { readOnly })
+    : fileStateStore(state, readOnly);
 }

@@ -44,6 +44,7 @@ export function formatPlan(report: PassReport): string {
         ? 'no observed state: this pass records a baseline'
         : `${report.changes.length} changed`),
   );
+  if (report.stateProblem) lines.push(`  ${report.stateProblem}`);
   for (const change of report.changes) {
     lines.push(`  changed: ${change.namespace}/${change.kind}/${change.name} (${change.type})`);
   }

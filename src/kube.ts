@@ -12,7 +12,12 @@ export function connect(options: ConnectionOptions, env = process.env): Api {
 /** Fails with one line when the API server cannot be reached or does not answer. */
 export async function checkReachable(api: Api): Promise<string> {
   try {
-    const version = await api.request<{ gitVersion?: string }>({ path: '/version' });
+    // Two tries with a short time-out: a server that does not answer is reported soon.
+    const version = await api.request<{ gitVersion?: string }>({
+      path: '/version',
+      timeoutMs: 10_000,
+      attempts: 2,
+    });
     return version.gitVersion ?? 'unknown';
   } catch (err) {
     throw new UsageError(`cannot reach the cluster at ${api.connection.server}: ${message(err)}`, {

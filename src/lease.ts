@@ -27,7 +27,18 @@ function microTime(at: Date): string {
 }
 
 /** The outcome of trying to take the Lease. */
-export type Acquired = { held: true } | { held: false; holder: string; expiresAt: Date };
+export type Acquired =
+  | { held: true }
+  | {
+      held: false;
+      holder: string;
+      expiresAt: Date;
+      /** The holder's clock is ahead: its Lease is judged by how long it has not moved. */
+      skewed?: boolean;
+    };
+
+/** How far ahead of ours a holder's clock may run before its renewTime is not believed. */
+const clockTolerance = 5_000;
 
 /** When a Lease lapses if its holder does not renew it. */
 function expiry(spec: LeaseSpec): Date {
@@ -47,6 +58,10 @@ export function leaseIdentity(env = process.env): string {
  */
 export class LeaseLock {
   private validUntil = 0;
+  /** The other holder's record as last seen, and when it was first seen so (our clock). */
+  private observed: { resourceVersion: string; since: number } | undefined;
+  /** Acquisitions and the release run one at a time: a renewal never races the pass's own. */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly api: Api,
@@ -70,17 +85,51 @@ export class LeaseLock {
   }
 
   /** Takes the Lease when it is free, expired or already ours; renews it in the last case. */
-  async acquire(): Promise<Acquired> {
+  acquire(): Promise<Acquired> {
+    return this.exclusive(() => this.tryAcquire());
+  }
+
+  /** Gives the Lease up, if it is still ours, so that the next instance need not wait. */
+  release(): Promise<void> {
+    return this.exclusive(() => this.tryRelease());
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(work, work);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  private async tryAcquire(): Promise<Acquired> {
     const { identity } = this.options;
     const lease = await readOptional<Lease>(this.api, this.path());
     if (!lease) return this.create();
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
-    const expiresAt = expiry(spec);
+    const { expiresAt, skewed } = this.judge(lease);
     if (holder && holder !== identity && expiresAt > this.now())
-      return { held: false, holder, expiresAt };
+      return { held: false, holder, expiresAt, skewed };
     lease.spec = this.claim(spec);
     return this.write(lease, holder, expiresAt);
+  }
+
+  /**
+   * When another holder's Lease lapses. Its renewTime is believed unless it lies ahead of our
+   * clock by more than the tolerance (a holder whose clock runs ahead would otherwise block every
+   * other instance until then): then, as client-go does, the Lease lapses once it has not moved
+   * for its duration as we observe it.
+   */
+  private judge(lease: Lease): { expiresAt: Date; skewed: boolean } {
+    const now = this.now().getTime();
+    const version = lease.metadata?.resourceVersion ?? '';
+    if (this.observed?.resourceVersion !== version) {
+      this.observed = { resourceVersion: version, since: now };
+    }
+    const claimed = expiry(lease.spec ?? {});
+    const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
+    if (claimed.getTime() <= now + duration + clockTolerance)
+      return { expiresAt: claimed, skewed: false };
+    return { expiresAt: new Date(this.observed.since + duration), skewed: true };
   }
 
   /** The spec that makes this instance the holder, renewed now. */
@@ -97,8 +146,7 @@ export class LeaseLock {
     };
   }
 
-  /** Gives the Lease up, if it is still ours, so that the next instance need not wait. */
-  async release(): Promise<void> {
+  private async tryRelease(): Promise<void> {
     this.validUntil = 0;
     try {
       const lease = await readOptional<Lease>(this.api, this.path());
@@ -131,7 +179,7 @@ export class LeaseLock {
       return { held: true };
     } catch (err) {
       if (statusOf(err) !== 409) throw err;
-      return this.acquire(); // created by another instance just now: look again
+      return this.tryAcquire(); // created by another instance just now: look again
     }
   }
 

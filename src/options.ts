@@ -33,9 +33,14 @@ function oneOf<T extends string>(allowed: readonly T[]): (raw: string) => T {
   };
 }
 
+/** The longest a Node.js timer waits (about 24.8 days). */
+const longestTimerMs = 2 ** 31 - 1;
+
 const duration = (raw: string): number => {
   const parsed = parseDuration(raw);
   if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  if (parsed.value > longestTimerMs)
+    throw new InvalidArgumentError(`"${raw}" is longer than 24 days`);
   return parsed.value;
 };
 
@@ -57,14 +62,32 @@ const cronExpression = (raw: string): string => {
 
 /** Reloader's `key:value` selector syntax (`key:*` for "has key"), or a Kubernetes selector. */
 export function labelSelector(raw: string): string {
-  return parseList(raw)
-    .map((term) => {
-      if (/[=!]|\s(in|notin)\s/.test(term)) return term;
-      const [key, value] = term.split(':', 2);
-      if (!key) throw new InvalidArgumentError(`"${term}" is not a label selector`);
-      return value === undefined || value === '*' ? key : `${key}=${value}`;
-    })
-    .join(',');
+  return selectorTerms(raw).map(selectorTerm).join(',');
+}
+
+const labelKey = String.raw`(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?`;
+const labelValue = String.raw`(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
+const valueList = String.raw`\(\s*${labelValue}(?:\s*,\s*${labelValue})*\s*\)`;
+const kubernetesTerm = new RegExp(
+  String.raw`^(?:!?${labelKey}|${labelKey}\s*(?:=|==|!=)\s*${labelValue}|${labelKey}\s+(?:in|notin)\s+${valueList})$`,
+);
+const reloaderTerm = new RegExp(String.raw`^(?<key>${labelKey}):(?<value>\*|${labelValue})$`);
+
+/** The terms of a selector: split at commas, except those inside `in (a,b)`. */
+function selectorTerms(raw: string): string[] {
+  return (raw.match(/(?:[^,(]|\([^)]*\))+/g) ?? []).map((t) => t.trim()).filter(Boolean);
+}
+
+function selectorTerm(term: string): string {
+  const reloader = reloaderTerm.exec(term)?.groups;
+  if (reloader) {
+    const { key = '', value = '' } = reloader;
+    return value === '*' ? key : `${key}=${value}`;
+  }
+  if (kubernetesTerm.test(term)) return term;
+  throw new InvalidArgumentError(
+    `"${term}" is not a label selector term (key:value, key:*, key=value, key!=value, key in (a,b), key, !key)`,
+  );
 }
 
 const resourceNames: Record<string, SourceKind> = { configmaps: 'ConfigMap', secrets: 'Secret' };
@@ -167,9 +190,15 @@ export function addRunOptions(cmd: Command): Command {
     flag('--dry-run [bool]', 'print the plan and why; change nothing in the cluster or the state')
       .argParser(bool)
       .default(false),
-    flag('--interval <duration>', 'time between passes in the long-running mode (10s, 1m)')
+    flag(
+      '--interval <duration>',
+      'a pass starts every this long in the long-running mode (10s, 1m)',
+    )
       .argParser(duration)
       .default(60_000, '1m'),
+    flag('--pass-timeout <duration>', 'a pass makes no API call past this; /live fails after it')
+      .argParser(duration)
+      .default(300_000, '5m'),
     flag(
       '--schedule <cron>',
       'run passes on this cron schedule instead (seconds field optional)',
@@ -267,6 +296,7 @@ export interface RunFlags {
   once: boolean;
   dryRun: boolean;
   interval: number;
+  passTimeout: number;
   schedule?: string;
   leaseName: string;
   leaseDuration: number;

@@ -1,13 +1,14 @@
 import type { Api, ApiStats } from './api.js';
 import { message } from './errors.js';
-import { notActing, reloadApplier, type Outcome } from './apply.js';
+import { notActing, reloadApplier, type ApplyContext, type Outcome } from './apply.js';
 import { detectChanges } from './changes.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
 import { sourceId, workloadId, type Change, type Source, type Workload } from './model.js';
-import type { PatchContext, ReloadStrategy } from './patches.js';
+import { restoreStashedJobs, stashPrefix } from './job-stash.js';
+import type { ReloadStrategy } from './patches.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
-import { resolveScope, type Scope, type ScopeOptions } from './scope.js';
+import { listsEntry, resolveScope, type Scope, type ScopeOptions } from './scope.js';
 import { listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
 import { listWorkloads } from './workloads.js';
@@ -62,7 +63,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const { api } = deps;
   const before = { ...api.stats };
   const seen = await observe(deps, options);
-  const { previous, hasher, scope, sources, changes } = seen;
+  const { previous, hasher, scope, sources, changes, listed } = seen;
   // With nothing changed and no paused rollout to resume, no workload can need a reload.
   const listing = !previous || changes.length > 0 || (previous.paused ?? []).length > 0;
   const workloads = listing
@@ -83,13 +84,19 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     api: before,
   };
   if (!options.dryRun) {
+    // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
+    report.outcomes = await restoreStashedJobs(api, options, deps.canAct);
+
+    const stashNamespace = options.hashKey.namespace;
     const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
-    report.outcomes = await applyAll(deps, plan.reloads, ctx);
+    report.outcomes.push(...(await applyAll(deps, plan.reloads, { ...ctx, stashNamespace })));
     const failed = report.outcomes
       .filter((o) => o.outcome.status === 'failed')
       .map((o) => o.reload);
     const next = nextState(hasher.keyId, now, sources, previous?.sources ?? {}, failed);
+    carryOver(next.data, previous?.sources ?? {}, listed);
     next.data.paused = pausedIds(workloads, plan.reloads);
+    next.data.labelSelector = options.scope.resourceLabelSelector;
     report.pending = next.pending;
     await persist(deps, report, previous, next.data);
   }
@@ -105,6 +112,23 @@ interface Observed {
   scope: Scope;
   sources: Source[];
   changes: Change[];
+  /** Whether an entry of the state is one this pass listed (see `listsEntry`). */
+  listed: (id: string) => boolean;
+}
+
+/**
+ * The reloader's own objects, never sources: the state's ConfigMaps (with --state=configmap: in
+ * scope, they would be a change every pass), the hash key and the stashed Jobs.
+ */
+function ownObjects(
+  store: StateStore,
+  hashKey: PassOptions['hashKey'],
+): (o: { kind: string; namespace: string; name: string }) => boolean {
+  return (o) =>
+    store.owns?.(o) === true ||
+    (o.kind === 'Secret' &&
+      o.namespace === hashKey.namespace &&
+      (o.name === hashKey.name || o.name.startsWith(stashPrefix)));
 }
 
 /** The hash key, the observed state, and the sources in scope compared with it. */
@@ -121,15 +145,18 @@ async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> 
   }
   const scope = await resolveScope(api, options.scope);
   const observed = previous?.sources ?? {};
-  const sources = await listSources(api, scope, hasher, options.plan.names, observed);
-  const changes = previous ? detectChanges(observed, sources) : [];
-  return { hasher, previous, stateProblem, scope, sources, changes };
+  const own = ownObjects(store, options.hashKey);
+  const sources = await listSources(api, scope, hasher, options.plan.names, observed, own);
+  const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
+  const listed = listsEntry(scope, sameSelector);
+  const changes = previous ? detectChanges(observed, sources, listed) : [];
+  return { hasher, previous, stateProblem, scope, sources, changes, listed };
 }
 
 async function applyAll(
   deps: PassDeps,
   reloads: Reload[],
-  ctx: PatchContext,
+  ctx: ApplyContext,
 ): Promise<PassReport['outcomes']> {
   const canAct = deps.canAct ?? (() => true);
   const applyReload = reloadApplier(deps.api, canAct);
@@ -174,6 +201,17 @@ function statsSince(api: Api, before: ApiStats): ApiStats {
     bytesRead: api.stats.bytesRead - before.bytesRead,
     connections: api.stats.connections - before.connections,
   };
+}
+
+/** Keeps the entries this pass did not list (outside its scope) as they were. */
+function carryOver(
+  next: StateData,
+  observed: Record<string, ObservedSource>,
+  listed: (id: string) => boolean,
+): void {
+  for (const [id, entry] of Object.entries(observed)) {
+    if (!(id in next.sources) && !listed(id)) next.sources[id] = entry;
+  }
 }
 
 /** Deployments held paused by a pause period, so that a later pass lists workloads to resume them. */

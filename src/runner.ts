@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Api } from './api.js';
+import { notActing } from './apply.js';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { startHealthServer } from './health.js';
 import { message } from './errors.js';
@@ -18,7 +19,12 @@ export interface RunnerDeps {
   lease: LeaseLock;
   log: Logger;
   options: PassOptions;
+  /** A pass makes no request past this long after its start; `/live` fails if it is still going. */
+  passTimeoutMs: number;
 }
+
+/** After SIGTERM, how long the pass in flight may take before the process ends anyway. */
+const stopGraceMs = 20_000;
 
 /** When passes run: every interval, or on a cron schedule (an optional seconds field). */
 export type Schedule = { intervalMs: number } | { cron: string };
@@ -34,13 +40,15 @@ export async function runOnce(deps: RunnerDeps): Promise<number> {
     process.stdout.write(`${formatPlan(report)}\n`);
     return 0;
   }
-  if (!(await takeLease(deps))) return 0;
+  deps.api.deadline = Date.now() + deps.passTimeoutMs;
+  if (!(await takeLease(deps, true))) return 0;
   const stopRenewing = keepRenewed(deps);
   try {
     const holds = (): boolean => deps.lease.holds();
     return exitCode(await pass(deps, holds, holds));
   } finally {
     await stopRenewing();
+    deps.api.deadline = undefined; // the release is due even after a long pass
     await deps.lease.release();
   }
 }
@@ -58,10 +66,12 @@ export async function runScheduled(
   health?: { port: number; host: string },
 ): Promise<number> {
   // An object, so that the loop below sees what the signal handler sets.
-  const run = { stopping: false, ready: false };
+  const run = { stopping: false, ready: false, passStarted: undefined as number | undefined };
+  const stuck = (): boolean =>
+    run.passStarted !== undefined && Date.now() - run.passStarted > deps.passTimeoutMs + 10_000;
   const probes = health?.port
     ? await startHealthServer(health.port, health.host, {
-        live: () => !run.stopping,
+        live: () => !run.stopping && !stuck(),
         ready: () => run.ready,
       })
     : undefined;
@@ -70,6 +80,8 @@ export async function runScheduled(
   const tick = async (): Promise<void> => {
     if (run.stopping) return;
     try {
+      run.passStarted = Date.now();
+      deps.api.deadline = run.passStarted + deps.passTimeoutMs;
       if (await takeLease(deps)) {
         const holds = (): boolean => deps.lease.holds();
         await pass(deps, () => holds() && !run.stopping, holds);
@@ -77,6 +89,9 @@ export async function runScheduled(
       run.ready = true;
     } catch (err) {
       deps.log.error(`pass failed, retried on the next: ${message(err)}`);
+    } finally {
+      run.passStarted = undefined;
+      deps.api.deadline = undefined;
     }
   };
   const stopRenewing = keepRenewed(deps);
@@ -86,6 +101,11 @@ export async function runScheduled(
       run.stopping = true;
       deps.log.info(`${signal}: finishing the pass in flight, then releasing the Lease`);
       wake.abort();
+      // Whatever the pass in flight waits for, the process ends; a cut pass loses nothing.
+      setTimeout(() => {
+        deps.log.warn(`the pass did not finish within ${stopGraceMs} ms of ${signal}: exiting`);
+        process.exit(1);
+      }, stopGraceMs).unref();
       resolve();
     };
     process.once('SIGTERM', () => {
@@ -140,8 +160,16 @@ function keepRenewed(deps: RunnerDeps): () => Promise<void> {
   };
 }
 
-async function takeLease(deps: RunnerDeps): Promise<boolean> {
-  const got = await deps.lease.acquire();
+async function takeLease(deps: RunnerDeps, once = false): Promise<boolean> {
+  let got = await deps.lease.acquire();
+  if (!got.held && got.skewed && once) {
+    // A one-shot run has no earlier observation: it watches the Lease for its duration.
+    deps.log.info(
+      `Lease holder ${got.holder} runs ahead of this clock: watching whether it renews`,
+    );
+    await sleep(Math.max(0, got.expiresAt.getTime() - Date.now()) + 100);
+    got = await deps.lease.acquire();
+  }
   if (got.held) return true;
   const { namespace, name } = deps.lease.options;
   deps.log.info(
@@ -171,12 +199,15 @@ function exitCode(report: PassReport): number {
 function logReport(log: Logger, report: PassReport): void {
   if (report.stateProblem) log.warn(report.stateProblem);
   for (const warning of report.plan.warnings) log.warn(warning);
-  for (const { reload, outcome } of report.outcomes) {
+  const done = report.outcomes.filter((o) => o.outcome !== notActing);
+  for (const { reload, outcome } of done) {
     const because = reload.triggers.map(describeTrigger);
     if (outcome.status === 'failed')
       log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
     else log.info({ because }, `${outcome.status}: ${describeReload(reload)}`);
   }
+  const left = report.outcomes.length - done.length;
+  if (left > 0) log.warn(`${left} reloads left for the next pass: ${notActing.error}`);
   if (report.pending.length > 0)
     log.warn({ pending: report.pending }, 'changes kept for the next pass');
   if (report.saveError) log.error(`${report.saveError}; the next pass sees its changes again`);
@@ -185,6 +216,6 @@ function logReport(log: Logger, report: PassReport): void {
   log.info(
     { api: report.api },
     `pass done: ${report.sources} sources, ${workloads}, ${report.changes.length} changes, ` +
-      `${report.outcomes.length} reloads${report.baseline ? ' (baseline recorded)' : ''}`,
+      `${done.length} reloads${report.baseline ? ' (baseline recorded)' : ''}`,
   );
 }

@@ -13,6 +13,21 @@ export interface Scope {
   workloadKinds: WorkloadKind[];
 }
 
+/**
+ * Whether an entry of the observed state (`namespace/Kind/name`) is one this scope lists, so that
+ * its absence means it was deleted. An entry outside the scope (another namespace, a kind ignored,
+ * or any entry when the state was made with another label selector) is kept as it is: a one-off
+ * run on part of the cluster neither forgets nor "deletes" the rest.
+ */
+export function listsEntry(scope: Scope, sameSelector: boolean): (id: string) => boolean {
+  return (id) => {
+    const [namespace = '', kind = ''] = id.split('/');
+    if (!sameSelector || !(scope.sourceKinds as string[]).includes(kind)) return false;
+    if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
+    return scope.includes(namespace);
+  };
+}
+
 export interface ScopeOptions {
   namespaces: string[];
   namespacesToIgnore: string[];

@@ -30,6 +30,7 @@ const listNamespaceAbove = 20;
  * Every ConfigMap and Secret in scope, with its keyed hash. The objects are listed as metadata
  * only; the content is read (and hashed, then dropped) only for those whose uid or
  * resourceVersion moved since the observed state, so a pass where nothing changed reads no data.
+ * What `exclude` says is not a source (the state's own ConfigMaps) is left out before any read.
  */
 export async function listSources(
   api: Api,
@@ -37,10 +38,11 @@ export async function listSources(
   hasher: Hasher,
   names: AnnotationNames,
   observed: Record<string, ObservedSource>,
+  exclude: (source: Source) => boolean = () => false,
 ): Promise<Source[]> {
   const out: Source[] = [];
   for (const kind of scope.sourceKinds) {
-    const listed = await listMetadata(api, scope, kind, names);
+    const listed = (await listMetadata(api, scope, kind, names)).filter((s) => !exclude(s));
     const moved: Source[] = [];
     for (const source of listed) {
       const before = observed[sourceId(source)];

@@ -1,7 +1,8 @@
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
+import { UsageError } from './errors.js';
 
 /** What a pass remembers of one ConfigMap or Secret. */
 export interface ObservedSource {
@@ -20,6 +21,8 @@ export interface StateData {
   sources: Record<string, ObservedSource>;
   /** Workloads held paused by a pause period, waiting for a later pass to resume them. */
   paused?: string[] | undefined;
+  /** The --resource-label-selector the entries were listed with. */
+  labelSelector?: string | undefined;
 }
 
 /** The outcome of loading: the state, or none (with the reason when it was unreadable). */
@@ -33,6 +36,8 @@ export interface StateStore {
   readonly location: string;
   load(): Promise<Loaded>;
   save(data: StateData): Promise<void>;
+  /** Whether a ConfigMap or Secret is one of the store's own objects, never a source. */
+  owns?(object: { kind: string; namespace: string; name: string }): boolean;
 }
 
 /** A state that exists but cannot be used; anything else a read throws is a fault to report. */
@@ -44,13 +49,21 @@ export class UnreadableState extends Error {
 export class LowStateStore implements StateStore {
   private readonly db: Low;
 
+  /**
+   * `setAside` moves an unreadable state out of the way; it is not called when `readOnly` (a dry
+   * run changes nothing, not even an unreadable state).
+   */
   constructor(
     readonly location: string,
     adapter: Adapter<unknown>,
     private readonly setAside: () => Promise<string>,
+    readonly options: { readOnly?: boolean; owns?: StateStore['owns'] } = {},
   ) {
     this.db = new Low(adapter, null);
+    this.owns = options.owns;
   }
+
+  readonly owns: StateStore['owns'];
 
   async load(): Promise<Loaded> {
     let problem: string | undefined;
@@ -63,10 +76,10 @@ export class LowStateStore implements StateStore {
       if (!(err instanceof SyntaxError || err instanceof UnreadableState)) throw err;
       problem = `it cannot be parsed (${err.message})`;
     }
-    const kept = await this.setAside();
+    const kept = this.options.readOnly ? undefined : await this.setAside();
     return {
       data: undefined,
-      problem: `state ${this.location} is unreadable: ${problem}; kept as ${kept}`,
+      problem: `state ${this.location} is unreadable: ${problem}; ${kept ? `kept as ${kept}` : 'a run that is not a dry run keeps it aside'}`,
     };
   }
 
@@ -76,14 +89,35 @@ export class LowStateStore implements StateStore {
   }
 }
 
-/** The state as a JSON file, written atomically (temporary file, then rename). */
-export async function fileStateStore(path: string): Promise<StateStore> {
-  await mkdir(dirname(path), { recursive: true });
-  return new LowStateStore(path, new JSONFile(path), async () => {
-    const aside = `${path}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await rename(path, aside);
-    return aside;
-  });
+/**
+ * The state as a JSON file, written atomically (temporary file, then rename). Unless `readOnly`,
+ * its folder is created and proved writable now, so that a state that cannot be saved stops the
+ * program before it changes anything.
+ */
+export async function fileStateStore(path: string, readOnly = false): Promise<StateStore> {
+  if (!readOnly) await proveWritable(path);
+  return new LowStateStore(
+    path,
+    new JSONFile(path),
+    async () => {
+      const aside = `${path}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await rename(path, aside);
+      return aside;
+    },
+    { readOnly },
+  );
+}
+
+async function proveWritable(path: string): Promise<void> {
+  const probe = `${path}.probe-${process.pid}`;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(probe, '');
+    await rm(probe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`--state ${path}: the state cannot be written there (${code})`);
+  }
 }
 
 function isStateData(value: unknown): value is StateData {

@@ -1,8 +1,8 @@
 // SPEC §5: the CLI, its flags, and its errors, run as a user runs it.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { runCommand } from '../src/options.js';
@@ -152,6 +152,32 @@ describe('command line (SPEC §5)', () => {
       /cannot reach the cluster at https:\/\/127.0.0.1:1/,
     );
     assert.equal((await cli(args, { HOME: dir })).code, 1, 'no cluster at all');
+  });
+
+  it('a state that cannot be written ends the run with one line before anything changes', async (t) => {
+    const { world, before, args } = await pendingChange(t);
+    const dir = mkdtempSync(join(tmpdir(), 'polling-reloader-ro-'));
+    const readOnlyDir = join(dir, 'ro');
+    writeFileSync(join(dir, 'file'), '');
+    for (const state of ['/proc/state.json', join(dir, 'file', 'state.json'), '']) {
+      const result = await cli([...args, `--kubeconfig=${kubeconfig}`, `--state=${state}`]);
+      await assertRefused(world, before, result, /--state/);
+    }
+    assert.equal(existsSync(readOnlyDir), false);
+  });
+
+  it('--dry-run leaves an unreadable state as it is', async (t) => {
+    const { world, before, args } = await pendingChange(t);
+    writeFileSync(world.statePath, '{ not json');
+    const result = await cli([...args, `--kubeconfig=${kubeconfig}`, '--dry-run']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(world.statePath, 'utf8'), '{ not json');
+    assert.deepEqual(
+      readdirSync(dirname(world.statePath)).filter((f) => f.includes('unreadable')),
+      [],
+    );
+    assert.match(result.stdout + result.stderr, /unreadable/);
+    assert.equal(await world.template('Deployment', 'web'), before);
   });
 
   it('a missing permission ends the run before anything changes', async (t) => {

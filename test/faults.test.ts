@@ -72,6 +72,69 @@ function seeded(seed: number): () => number {
 }
 
 describe('faults between the program and the API server', () => {
+  it('run --once against a server that never answers ends with one line', async (t) => {
+    const world = await World.create(t);
+    const { proxy, kubeconfig } = await startProxy(t);
+    proxy.choose = () => 'blackhole';
+    const started = Date.now();
+    const run = startCli(t, ['run', '--once', `--kubeconfig=${kubeconfig}`, ...world.baseArgs()]);
+    const code = await run.exited;
+    const lines = run.output().trim().split('\n');
+    assert.equal(code, 1);
+    assert.equal(lines.length, 1, run.output());
+    assert.match(
+      lines[0] ?? '',
+      /^polling-reloader: error: cannot reach the cluster at .*no answer/,
+    );
+    assert.ok(Date.now() - started < 60_000, 'it waited for minutes');
+  });
+
+  it('a pass cut off by a black hole ends by its deadline, SIGTERM ends the process, the change is applied later', async (t) => {
+    const world = await World.create(t);
+    await fleet(world, 1);
+    await world.pass(); // the baseline
+    const { proxy, kubeconfig } = await startProxy(t);
+    const args = [
+      'run',
+      `--kubeconfig=${kubeconfig}`,
+      `--state=${world.statePath}`,
+      `--namespaces=${world.namespace}`,
+      `--lease-namespace=${world.namespace}`,
+      '--interval=1s',
+      '--pass-timeout=3s',
+      '--lease-duration=3s',
+      '--log-format=json',
+    ];
+    const first = startCli(t, args);
+    const said = (pattern: RegExp) => (): Promise<true | undefined> =>
+      Promise.resolve(pattern.test(first.output()) ? true : undefined);
+    await eventually('a first pass', said(/pass done/));
+    proxy.choose = () => 'blackhole';
+    await world.setConfigMap('shared', { v: '2' });
+    await eventually(
+      'a pass to fail by its deadline',
+      said(/pass failed.*(deadline|no answer)/),
+      30_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${first.output()}`);
+    });
+    const before = await world.template('Deployment', 'web-0');
+    first.kill('SIGTERM');
+    assert.notEqual(await first.exited, undefined);
+    assert.equal(await world.template('Deployment', 'web-0'), before);
+
+    proxy.choose = () => 'pass';
+    await sleep(3000); // the Lease it could not release expires
+    const second = startCli(t, [
+      'run',
+      '--once',
+      `--kubeconfig=${kubeconfig}`,
+      ...args.slice(2, 5),
+    ]);
+    assert.equal(await second.exited, 0, second.output());
+    assert.notEqual(await world.template('Deployment', 'web-0'), before);
+  });
+
   it('random resets, cut answers and stalls lose no change and roll nothing twice', async (t) => {
     const world = await World.create(t);
     const names = await fleet(world, 5);

@@ -95,7 +95,7 @@ export class World {
       ? []
       : [`--namespaces=${this.namespace}`];
     const flags = parseRunFlags([...this.baseArgs(), ...scoped, ...args]);
-    const store = wrap(await openStateStore(api, flags.state));
+    const store = wrap(await openStateStore(api, flags.state, flags.dryRun));
     return runPass({ api, store, now: () => new Date() }, passOptions(flags));
   }
 

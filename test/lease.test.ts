@@ -70,6 +70,31 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     assert.equal(await holder(world.namespace), 'someone-else');
   });
 
+  it('a holder whose clock runs an hour ahead blocks others only for its duration', async (t) => {
+    const world = await autoWorld(t);
+    await world.pass();
+    await world.setConfigMap('app', { v: '2' });
+    const ahead = new V1MicroTime(Date.now() + 3_600_000);
+    await leases.createNamespacedLease({
+      namespace: world.namespace,
+      body: {
+        metadata: { name: 'polling-reloader' },
+        spec: {
+          holderIdentity: 'clock-ahead',
+          leaseDurationSeconds: 3,
+          acquireTime: ahead,
+          renewTime: ahead,
+        },
+      },
+    });
+    const before = await world.template('Deployment', 'web');
+    const started = Date.now();
+    const result = await cli([...runArgs(world, '--once', `--state=${world.statePath}`)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.notEqual(await world.template('Deployment', 'web'), before, result.stderr);
+    assert.ok(Date.now() - started < 60_000, 'it waited for the holder clock');
+  });
+
   it('two instances started together: one acts per pass, every change is applied once', async (t) => {
     const world = await autoWorld(t);
     const common = ['--interval=500ms', '--lease-duration=5s'];

@@ -47,13 +47,15 @@ describe('state in ConfigMaps', () => {
 
   it('splits a large state across ConfigMaps and removes the old parts on each save', async (t) => {
     const world = await World.create(t);
-    const store = configMapStateStore(api, world.namespace, 'state', 2_000);
+    const store = configMapStateStore(api, world.namespace, 'state', { chunkBytes: 2_000 });
     const data = state(100);
     await store.load();
     await store.save(data);
     const parts = (await configMapNames(world.namespace)).length - 1;
     assert.ok(parts > 3, `${parts} parts`);
-    const reread = await configMapStateStore(api, world.namespace, 'state', 2_000).load();
+    const reread = await configMapStateStore(api, world.namespace, 'state', {
+      chunkBytes: 2_000,
+    }).load();
     assert.deepEqual(reread.data, data);
     await store.save(state(10));
     assert.equal((await configMapNames(world.namespace)).length, 2, 'old parts deleted');
