@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { V1Lease } from '@kubernetes/client-node';
-import { readOptional, resourcePath, resources, type Api } from './api.js';
+import { resourcePath, resources, type Api } from './api.js';
 import { statusOf } from './errors.js';
 
 export interface LeaseOptions {
@@ -74,9 +74,28 @@ export class LeaseLock {
     return resourcePath(resources.leases, namespace, named ? name : undefined);
   }
 
+  /**
+   * Every Lease call gives up within a third of the Lease's duration (twice): a renewal that
+   * waits longer is useless, and the pass waiting its turn behind it must not hang.
+   */
+  private get limits(): { timeoutMs: number; attempts: number } {
+    const third = (this.options.durationSeconds * 1000) / 3;
+    return { timeoutMs: Math.min(10_000, Math.max(1_000, third)), attempts: 2 };
+  }
+
+  private async read(): Promise<Lease | undefined> {
+    try {
+      return await this.api.request<Lease>({ path: this.path(), ...this.limits });
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
   /** Writes carry the resourceVersion they read: sending one again is safe. */
   private replace(body: Lease): Promise<Lease> {
-    return this.api.request<Lease>({ method: 'PUT', path: this.path(), body, idempotent: true });
+    const path = this.path();
+    return this.api.request<Lease>({ method: 'PUT', path, body, idempotent: true, ...this.limits });
   }
 
   /** Whether this instance may act now: it holds the Lease with time to spare. */
@@ -102,7 +121,7 @@ export class LeaseLock {
 
   private async tryAcquire(): Promise<Acquired> {
     const { identity } = this.options;
-    const lease = await readOptional<Lease>(this.api, this.path());
+    const lease = await this.read();
     if (!lease) return this.create();
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
@@ -149,7 +168,7 @@ export class LeaseLock {
   private async tryRelease(): Promise<void> {
     this.validUntil = 0;
     try {
-      const lease = await readOptional<Lease>(this.api, this.path());
+      const lease = await this.read();
       if (lease?.spec?.holderIdentity !== this.options.identity) return;
       const { leaseDurationSeconds, leaseTransitions } = lease.spec;
       lease.spec = { leaseDurationSeconds, leaseTransitions };
@@ -174,7 +193,7 @@ export class LeaseLock {
       },
     };
     try {
-      await this.api.request({ method: 'POST', path: this.path(false), body });
+      await this.api.request({ method: 'POST', path: this.path(false), body, ...this.limits });
       this.markHeld(at);
       return { held: true };
     } catch (err) {
@@ -190,9 +209,23 @@ export class LeaseLock {
       return { held: true };
     } catch (err) {
       if (statusOf(err) !== 409) throw err;
-      this.validUntil = 0;
-      return { held: false, holder: holder || 'another instance', expiresAt };
+      return this.afterConflict(lease.spec?.renewTime, holder, expiresAt);
     }
+  }
+
+  /** A conflict is also what a repeated write meets when its first try went through. */
+  private async afterConflict(
+    wrote: string | undefined,
+    holder: string,
+    expiresAt: Date,
+  ): Promise<Acquired> {
+    const spec = (await this.read())?.spec;
+    if (wrote && spec?.holderIdentity === this.options.identity && spec.renewTime === wrote) {
+      this.markHeld(new Date(wrote));
+      return { held: true };
+    }
+    this.validUntil = 0;
+    return { held: false, holder: spec?.holderIdentity || holder || 'another instance', expiresAt };
   }
 
   private markHeld(renewedAt: Date): void {
