@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 
 /**
  * The admin kubeconfig of the control plane that `scripts/test-integration` started. Integration
@@ -84,4 +84,64 @@ export async function watchStatus(kc: KubeConfig, path: string): Promise<number>
       )
       .catch(reject);
   });
+}
+
+export interface PolicySpec {
+  name: string;
+  namespace: string;
+  /** What it applies to, e.g. `{ apiGroups: ['apps'], resources: ['deployments'], operations: ['UPDATE'] }`. */
+  rule: { apiGroups: string[]; resources: string[]; operations: string[] };
+  /** CEL: what is allowed; anything else is refused with `message`. */
+  expression: string;
+  message: string;
+  /** A dry-run request the policy refuses: tells when it is in force, and when it is gone. */
+  accepted: () => Promise<boolean>;
+}
+
+/**
+ * Makes the API server refuse requests in one namespace as an admission webhook might (a
+ * ValidatingAdmissionPolicy and its binding). Returns what removes it and waits until it is gone;
+ * the test removes it in any case when it ends.
+ */
+export async function admissionPolicy(
+  t: TestContext,
+  kc: KubeConfig,
+  spec: PolicySpec,
+): Promise<() => Promise<void>> {
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const match = {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': spec.namespace } },
+    resourceRules: [{ ...spec.rule, apiVersions: ['*'] }],
+  };
+  const validations = [{ expression: spec.expression, message: spec.message }];
+  await admission.createValidatingAdmissionPolicy({
+    body: {
+      metadata: { name: spec.name },
+      spec: { failurePolicy: 'Fail', matchConstraints: match, validations },
+    },
+  });
+  await admission.createValidatingAdmissionPolicyBinding({
+    body: {
+      metadata: { name: spec.name },
+      spec: { policyName: spec.name, validationActions: ['Deny'], matchResources: match },
+    },
+  });
+  await eventually(`policy ${spec.name} in force`, async () =>
+    (await spec.accepted()) ? undefined : true,
+  );
+  let removed = false;
+  const remove = async (): Promise<void> => {
+    if (removed) return;
+    removed = true;
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: spec.name });
+    await admission.deleteValidatingAdmissionPolicy({ name: spec.name });
+  };
+  // Whatever the test does, the policy goes (its namespace may be going already: no probe then).
+  t.after(remove);
+  return async () => {
+    await remove();
+    await eventually(`policy ${spec.name} gone`, async () =>
+      (await spec.accepted()) ? true : undefined,
+    );
+  };
 }

@@ -4,12 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import {
-  AdmissionregistrationV1Api,
-  ApiextensionsV1Api,
-  type V1Job,
-  type V1OwnerReference,
-} from '@kubernetes/client-node';
+import { ApiextensionsV1Api, type V1Job, type V1OwnerReference } from '@kubernetes/client-node';
 import { cli, startCli } from './cli.js';
 import {
   apps,
@@ -22,7 +17,7 @@ import {
   withTemplate,
   World,
 } from './harness.js';
-import { eventually } from './kube.js';
+import { admissionPolicy, eventually } from './kube.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
 const podSpec = { containers: [container('app', { configMaps: ['app'] })], restartPolicy: 'Never' };
@@ -106,64 +101,25 @@ async function stashes(world: World): Promise<string[]> {
  * webhook might (a ValidatingAdmissionPolicy). Returns what removes it; the test removes it too.
  */
 async function denyJobCreates(t: TestContext, namespace: string): Promise<() => Promise<void>> {
-  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
-  const policy = `deny-jobs-${namespace}`;
-  const match = {
-    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
-    resourceRules: [
-      { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['jobs'] },
-    ],
-  };
   const [key] = Object.keys(guarded);
-  await admission.createValidatingAdmissionPolicy({
-    body: {
-      metadata: { name: policy },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: match,
-        validations: [
-          {
-            expression: `!has(object.metadata.labels) || !('${key ?? ''}' in object.metadata.labels)`,
-            message: 'guarded Jobs may not be created now (test policy)',
-          },
-        ],
-      },
-    },
+  return admissionPolicy(t, kc, {
+    name: `deny-jobs-${namespace}`,
+    namespace,
+    rule: { apiGroups: ['batch'], resources: ['jobs'], operations: ['CREATE'] },
+    expression: `!has(object.metadata.labels) || !('${key ?? ''}' in object.metadata.labels)`,
+    message: 'guarded Jobs may not be created now (test policy)',
+    accepted: () =>
+      batch
+        .createNamespacedJob({
+          namespace,
+          dryRun: 'All',
+          body: pendingJob('probe', { labels: guarded }),
+        })
+        .then(
+          () => true,
+          () => false,
+        ),
   });
-  await admission.createValidatingAdmissionPolicyBinding({
-    body: {
-      metadata: { name: policy },
-      spec: { policyName: policy, validationActions: ['Deny'], matchResources: match },
-    },
-  });
-  // A dry-run create shows whether the policy is in force.
-  const accepted = async (): Promise<boolean> =>
-    batch
-      .createNamespacedJob({
-        namespace,
-        dryRun: 'All',
-        body: pendingJob('probe', { labels: guarded }),
-      })
-      .then(
-        () => true,
-        () => false,
-      );
-  await eventually('the policy to refuse Job creates', async () =>
-    (await accepted()) ? undefined : true,
-  );
-  let removed = false;
-  const remove = async (): Promise<void> => {
-    if (removed) return;
-    removed = true;
-    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
-    await admission.deleteValidatingAdmissionPolicy({ name: policy });
-  };
-  // Whatever the test does, the policy goes (its namespace may be going already: no probe then).
-  t.after(remove);
-  return async () => {
-    await remove();
-    await eventually('the policy to be gone', async () => ((await accepted()) ? true : undefined));
-  };
 }
 
 describe('workload kinds (SPEC §3)', () => {
