@@ -178,7 +178,7 @@ async function persist(
   previous: StateData | undefined,
   next: StateData,
 ): Promise<void> {
-  if (previous && canonical(previous) === canonical(next)) return;
+  if (previous && sameState(previous, next)) return;
   if (deps.holdsLease && !deps.holdsLease()) {
     report.saveError = 'not saved: this instance lost the Lease';
     return;
@@ -191,8 +191,17 @@ async function persist(
   }
 }
 
-function canonical(state: StateData): string {
-  return JSON.stringify({ ...state, savedAt: undefined }, sortedKeys);
+/** Whether two states say the same (their times aside), entry by entry. */
+function sameState(a: StateData, b: StateData): boolean {
+  const same = (x: unknown, y: unknown): boolean => JSON.stringify(x) === JSON.stringify(y);
+  if (a.keyId !== b.keyId || a.labelSelector !== b.labelSelector || !same(a.paused, b.paused))
+    return false;
+  const ids = Object.keys(b.sources);
+  if (ids.length !== Object.keys(a.sources).length) return false;
+  return ids.every((id) => {
+    const [x, y] = [a.sources[id], b.sources[id]];
+    return x?.hash === y?.hash && x?.uid === y?.uid && x?.resourceVersion === y?.resourceVersion;
+  });
 }
 
 function statsSince(api: Api, before: ApiStats): ApiStats {
@@ -219,11 +228,6 @@ function pausedIds(workloads: Workload[], reloads: Reload[]): string[] | undefin
   const ids = new Set(workloads.filter((w) => w.pausedAt).map(workloadId));
   for (const r of reloads) if (r.pause) ids.add(workloadId(r.workload));
   return ids.size > 0 ? [...ids].sort() : undefined;
-}
-
-function sortedKeys(_key: string, value: unknown): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)));
 }
 
 /**
