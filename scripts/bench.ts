@@ -6,7 +6,7 @@
 //
 //   node_modules/.bin/tsx scripts/bench.ts [--scale 1] [--kubeconfig PATH] [--out FILE.json]
 //     [--cli PATH (default: the package's bin)] [--baseline-cli PATH] [--long-running-seconds 180]
-//     [--skip-populate] [--keep-cluster]
+//     [--skip-populate] [--keep-cluster] [--big-secrets N (default: 200 × scale)]
 //
 // Without --kubeconfig it uses the local control plane (`scripts/cluster up`, CLUSTER_DIR honoured);
 // one it started is stopped at the end unless --keep-cluster.
@@ -48,6 +48,7 @@ interface Options {
   longRunningSeconds: number;
   skipPopulate: boolean;
   keepCluster: boolean;
+  bigSecrets: number | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -62,6 +63,7 @@ function parseOptions(argv: string[]): Options {
       'long-running-seconds': { type: 'string', default: '180' },
       'skip-populate': { type: 'boolean', default: false },
       'keep-cluster': { type: 'boolean', default: false },
+      'big-secrets': { type: 'string' },
     },
   });
   const baselineCli = values['baseline-cli'];
@@ -74,6 +76,7 @@ function parseOptions(argv: string[]): Options {
     longRunningSeconds: positive('--long-running-seconds', values['long-running-seconds']),
     skipPopulate: values['skip-populate'],
     keepCluster: values['keep-cluster'],
+    bigSecrets: bigSecretsOption(values['big-secrets']),
   };
 }
 
@@ -82,6 +85,13 @@ function builtCli(): string {
   const text = readFileSync(join(root, 'package.json'), 'utf8');
   const bin = (JSON.parse(text) as { bin?: Record<string, string> }).bin?.['polling-reloader'];
   return join(root, bin ?? join('dist', 'cli.js'));
+}
+
+function bigSecretsOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error('--big-secrets needs a whole number');
+  return value;
 }
 
 function positive(flag: string, text: string): number {
@@ -99,13 +109,13 @@ interface Counts {
   deployments: number;
 }
 
-function countsFor(scale: number): Counts {
+function countsFor(scale: number, bigSecrets?: number): Counts {
   const scaled = (full: number): number => Math.max(1, Math.round(full * scale));
   return {
     namespaces: scaled(100),
     configMaps: scaled(10_000),
     secrets: scaled(10_000),
-    bigSecrets: scaled(200),
+    bigSecrets: bigSecrets ?? scaled(200),
     deployments: scaled(2_000),
   };
 }
@@ -1129,7 +1139,7 @@ async function setUp(options: Options, kubeconfig: string, tmp: string): Promise
   const cliKubeconfig = join(tmp, 'kubeconfig-via-proxy.json');
   proxiedKubeconfig(kc, proxyPort, cliKubeconfig);
   const admin = await apiFor(kc, 16);
-  const counts = countsFor(options.scale);
+  const counts = countsFor(options.scale, options.bigSecrets);
   return {
     options,
     counts,
