@@ -853,3 +853,34 @@ describe('planPass: pause period (Deployments)', () => {
     assert.deepEqual(reload.triggers, []);
   });
 });
+
+describe('planPass: batches (SPEC §10)', () => {
+  const auto = { [names.auto]: 'true' };
+  const uses = { annotations: auto, references: [ref('ConfigMap', 'cfg'), ref('Secret', 's')] };
+  const current = [source('ConfigMap', 'cfg', 'c2'), source('Secret', 's', 's1')];
+
+  it('a workload annotated roll-at-once is marked so; a malformed value is warned and ignored', () => {
+    const p = plan({
+      sources: current,
+      changes: [updated('ConfigMap', 'cfg', 'c2')],
+      workloads: [
+        workload({ ...uses, name: 'a', annotations: { ...auto, [names.rollAtOnce]: 'true' } }),
+        workload({ ...uses, name: 'b', annotations: { ...auto, [names.rollAtOnce]: 'soon' } }),
+        workload({ ...uses, name: 'c' }),
+      ],
+    });
+    assert.deepEqual(
+      p.reloads.map((r) => [r.workload.name, r.rollAtOnce === true]),
+      [
+        ['a', true],
+        ['b', false],
+        ['c', false],
+      ],
+    );
+    assert.equal(p.warnings.length, 1);
+    assert.match(
+      p.warnings[0] ?? '',
+      /ns\/Deployment\/b: annotation polling-reloader.io\/roll-at-once ignored/,
+    );
+  });
+});

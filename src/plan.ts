@@ -62,6 +62,8 @@ export interface Reload {
   record: Record<string, string>;
   pause: boolean;
   resume: boolean;
+  /** The workload carries `polling-reloader.io/roll-at-once: "true"`: never held back by a batch. */
+  rollAtOnce?: boolean;
 }
 
 export interface Plan {
@@ -77,6 +79,7 @@ interface Rules {
   exclude: Record<SourceKind, string[]>;
   search: boolean;
   pausePeriodMs: number | undefined;
+  rollAtOnce: boolean;
 }
 
 /** Decides which workloads roll in this pass and why. Pure: no I/O, no clock. */
@@ -99,7 +102,7 @@ export function planPass(input: PlanInput): Plan {
       record[referenceKey(kind, name)] = outcome.hash;
     }
     const reload = schedule(workload, rules, triggers, record, input.now);
-    if (reload) reloads.push(reload);
+    if (reload) reloads.push(rules.rollAtOnce ? { ...reload, rollAtOnce: true } : reload);
   }
   for (const source of input.sources) checkSourceAnnotations(source, input.options.names, warnings);
   return { reloads, warnings };
@@ -270,6 +273,7 @@ function readRules(workload: Workload, names: AnnotationNames, warnings: string[
     search: read(names.search, parseBoolean) ?? false,
     pausePeriodMs:
       workload.kind === 'Deployment' ? read(names.pausePeriod, parseDuration) : undefined,
+    rollAtOnce: read(names.rollAtOnce, parseBoolean) ?? false,
   };
 }
 
