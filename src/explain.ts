@@ -15,6 +15,7 @@ const reasonText: Record<Trigger['reason'], string> = {
   created: 'it was created',
   deleted: 'it was deleted',
   outdated: "the workload's record holds an older hash",
+  'held-back': 'a batch held this reload back (the held-back label on the workload)',
 };
 
 /** One line per trigger: which source, why it counts, and which rule decided. */

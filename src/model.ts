@@ -56,6 +56,11 @@ export interface Workload {
   reloadedAt?: string | undefined;
   /** Deployments: when polling-reloader paused its rollout (the paused-at annotation). */
   pausedAt?: string | undefined;
+  /**
+   * The held-back label (`polling-reloader.io/held-back`): a batch held a reload of it back, and
+   * this is the digest of the record it is owed (see `recordDigest`).
+   */
+  heldBack?: string | undefined;
 }
 
 export function workloadId(w: { kind: WorkloadKind; namespace: string; name: string }): string {

@@ -18,6 +18,13 @@ function kind(group: string, version: string, plural: string, template: string[]
 
 const podTemplatePath = ['spec', 'template'];
 
+/**
+ * The label a batch puts on a workload whose reload it holds back: the digest of the record the
+ * reload will write. A label, not an annotation: a Deployment's generation moves with its
+ * annotations (they are copied to its ReplicaSets), not with its labels, so nothing rolls.
+ */
+export const heldBackLabel = 'polling-reloader.io/held-back';
+
 /** Where each kind lives in the API and where its pod template is. */
 export const kindInfo: Record<WorkloadKind, KindInfo> = {
   Deployment: kind('apps', 'v1', 'deployments', podTemplatePath),
@@ -101,6 +108,7 @@ export function toWorkload(
     record: record?.key === keyId ? record.hashes : {},
     reloadedAt: record?.at,
     pausedAt: pausedBy(obj, names),
+    heldBack: meta.labels?.[heldBackLabel],
   };
 }
 
