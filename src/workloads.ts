@@ -4,6 +4,7 @@ import type { AnnotationNames } from './annotations.js';
 import { statusOf } from './errors.js';
 import type { Workload, WorkloadKind } from './model.js';
 import { podSpecReferences } from './references.js';
+import { rolloutHealth } from './rollout-health.js';
 import type { Scope } from './scope.js';
 
 interface KindInfo {
@@ -109,6 +110,7 @@ export function toWorkload(
     reloadedAt: record?.at,
     pausedAt: pausedBy(obj, names),
     heldBack: meta.labels?.[heldBackLabel],
+    rollout: rolloutHealth(obj, kind),
   };
 }
 
