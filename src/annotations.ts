@@ -21,6 +21,8 @@ export interface AnnotationNames {
   lastReloadedFrom: string;
   /** polling-reloader's own record of the keyed hashes a workload was rolled for. */
   record: string;
+  /** `"true"` on a workload: it rolls at once, outside the batches of --max-reloads-per-pass. */
+  rollAtOnce: string;
 }
 
 export const defaultAnnotationNames: AnnotationNames = {
@@ -39,6 +41,7 @@ export const defaultAnnotationNames: AnnotationNames = {
   rolloutStrategy: 'reloader.stakater.com/rollout-strategy',
   lastReloadedFrom: 'reloader.stakater.com/last-reloaded-from',
   record: 'polling-reloader.io/reloaded-hashes',
+  rollAtOnce: 'polling-reloader.io/roll-at-once',
 };
 
 /** The outcome of reading one annotation: its value, or why it is ignored. */

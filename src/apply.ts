@@ -5,6 +5,7 @@ import { dropStash, ensureJob, notRecreated, writeStash, type JobStash } from '.
 import { workloadId } from './model.js';
 import {
   applyOperations,
+  markOperations,
   reloadOperations,
   type JsonPatchOp,
   type PatchContext,
@@ -75,6 +76,39 @@ export function reloadApplier(
   return (reload, ctx) => applyReload(api, { canAct, retry }, reload, ctx);
 }
 
+/**
+ * Runs one attempt after another (each on a fresh read) until one ends, a fault is not worth
+ * another try, or the attempts are spent: then the failure is the outcome.
+ */
+async function withRetries(
+  retry: RetryPolicy,
+  reload: Reload,
+  attempt: () => Promise<Outcome>,
+): Promise<Outcome> {
+  let last: unknown;
+  for (let i = 0; i < retry.attempts; i++) {
+    if (i > 0) await sleep(retry.baseDelayMs * 2 ** (i - 1));
+    try {
+      return await attempt();
+    } catch (err) {
+      last = err;
+      if (!retryable(err)) break;
+    }
+  }
+  return { status: 'failed', error: `${workloadId(reload.workload)}: ${message(last)}` };
+}
+
+/** JSON Patch: its first operation tests the resourceVersion the operations were made from. */
+async function patch(api: Api, path: string, ops: JsonPatchOp[]): Promise<void> {
+  await api.request({
+    method: 'PATCH',
+    path,
+    query: { fieldManager },
+    body: ops,
+    contentType: 'application/json-patch+json',
+  });
+}
+
 async function applyReload(
   api: Api,
   { canAct, retry }: { canAct: () => boolean; retry: RetryPolicy },
@@ -83,34 +117,43 @@ async function applyReload(
 ): Promise<Outcome> {
   const { kind, namespace, name } = reload.workload;
   const path = workloadPath(kind, namespace, name);
-  let last: unknown;
-  for (let attempt = 0; attempt < retry.attempts; attempt++) {
-    if (attempt > 0) await sleep(retry.baseDelayMs * 2 ** (attempt - 1));
-    try {
+  return withRetries(retry, reload, async () => {
+    const obj = await api.request<WorkloadObject>({ path });
+    if (kind === 'Job' && leftAlone(obj)) return { status: 'finished-job', ops: [] };
+    const ops = reloadOperations(obj, reload, ctx);
+    if (!ops) return { status: 'already-done', ops: [] };
+    if (!canAct()) return notActing;
+    if (kind === 'Job') {
+      const done = await recreateJob(api, { ctx, canAct, reload }, obj, ops);
+      return done ? { status: 'recreated', ops } : notActing;
+    }
+    await patch(api, path, ops);
+    return { status: 'patched', ops };
+  });
+}
+
+/**
+ * Makes the function that labels a reload a batch holds back (see `markOperations`): read, then
+ * patch the metadata, retried as reloads are and fenced by `canAct` in the same way. Its outcome
+ * is `patched` (labelled), `already-done` (the label or the record already says it) or `failed`.
+ */
+export function markApplier(
+  api: Api,
+  canAct: () => boolean = () => true,
+  retry: RetryPolicy = defaultRetry,
+): (reload: Reload, ctx: PatchContext) => Promise<Outcome> {
+  return (reload, ctx) => {
+    const { kind, namespace, name } = reload.workload;
+    const path = workloadPath(kind, namespace, name);
+    return withRetries(retry, reload, async () => {
       const obj = await api.request<WorkloadObject>({ path });
-      if (kind === 'Job' && leftAlone(obj)) return { status: 'finished-job', ops: [] };
-      const ops = reloadOperations(obj, reload, ctx);
+      const ops = markOperations(obj, reload, ctx);
       if (!ops) return { status: 'already-done', ops: [] };
       if (!canAct()) return notActing;
-      if (kind === 'Job') {
-        const done = await recreateJob(api, { ctx, canAct, reload }, obj, ops);
-        return done ? { status: 'recreated', ops } : notActing;
-      }
-      // JSON Patch: its first operation tests the resourceVersion read above.
-      await api.request({
-        method: 'PATCH',
-        path,
-        query: { fieldManager },
-        body: ops,
-        contentType: 'application/json-patch+json',
-      });
+      await patch(api, path, ops);
       return { status: 'patched', ops };
-    } catch (err) {
-      last = err;
-      if (!retryable(err)) break;
-    }
-  }
-  return { status: 'failed', error: `${workloadId(reload.workload)}: ${message(last)}` };
+    });
+  };
 }
 
 /**

@@ -1,6 +1,18 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import objectHash from 'object-hash';
 import type { SourceKind } from './references.js';
+
+/**
+ * A short digest of a workload's reload record (keyed hashes by source key): the value of the
+ * held-back label (a label value holds at most 63 characters). The hashes are keyed already, so a
+ * plain SHA-256 reveals nothing, and a record made with another key never matches.
+ */
+export function recordDigest(record: Record<string, string>): string {
+  const sorted = Object.keys(record)
+    .sort()
+    .map((key) => [key, record[key]]);
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 40);
+}
 
 /** The content of a ConfigMap or Secret that counts as a change: never labels or annotations. */
 export interface SourceContent {

@@ -1,4 +1,5 @@
 import type { Reference, SourceKind } from './references.js';
+import type { RolloutHealth } from './rollout-health.js';
 
 /** A ConfigMap or Secret as a pass keeps it: identity and keyed hash, never its data. */
 export interface Source {
@@ -56,6 +57,13 @@ export interface Workload {
   reloadedAt?: string | undefined;
   /** Deployments: when polling-reloader paused its rollout (the paused-at annotation). */
   pausedAt?: string | undefined;
+  /**
+   * The held-back label (`polling-reloader.io/held-back`): a batch held a reload of it back, and
+   * this is the digest of the record it is owed (see `recordDigest`).
+   */
+  heldBack?: string | undefined;
+  /** Where its rollout stands, read from its status when it was listed (`--wait-healthy`). */
+  rollout?: RolloutHealth | undefined;
 }
 
 export function workloadId(w: { kind: WorkloadKind; namespace: string; name: string }): string {

@@ -51,6 +51,13 @@ const port = (raw: string): number => {
   return value;
 };
 
+const positiveInteger = (raw: string): number => {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1)
+    throw new InvalidArgumentError('not a whole number of at least 1');
+  return value;
+};
+
 const cronExpression = (raw: string): string => {
   if (!cron.validate(raw)) {
     throw new InvalidArgumentError(
@@ -262,6 +269,16 @@ export function addRunOptions(cmd: Command): Command {
       '--ignored-workload-types <list>',
       `workload types to leave alone: ${Object.keys(workloadNames).join(', ')}`,
     ).argParser(workloadTypes),
+    flag(
+      '--max-reloads-per-pass <n>',
+      'roll at most n workloads a pass; the rest wait, in line, for the next passes',
+    ).argParser(positiveInteger),
+    flag(
+      '--wait-healthy [bool]',
+      'a batch waits until the workloads rolled before it are available at their new revision',
+    )
+      .argParser(bool)
+      .default(false),
     flag('--is-Argo-Rollouts [bool]', 'reload Argo Rollouts where their API exists')
       .argParser(bool)
       .default(true),
@@ -315,6 +332,8 @@ export interface RunFlags {
   resourceLabelSelector?: string;
   resourcesToIgnore?: SourceKind[];
   ignoredWorkloadTypes?: WorkloadKind[];
+  maxReloadsPerPass?: number;
+  waitHealthy: boolean;
   isArgoRollouts: boolean;
   hashKeySecret: string;
   leaseNamespace: string;
@@ -350,6 +369,7 @@ export function passOptions(flags: RunFlags): PassOptions {
     strategy: flags.reloadStrategy,
     dryRun: flags.dryRun,
     hashKey: { namespace: flags.leaseNamespace, name: flags.hashKeySecret },
+    batch: { maxPerPass: flags.maxReloadsPerPass, waitHealthy: flags.waitHealthy },
   };
 }
 

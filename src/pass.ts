@@ -1,14 +1,23 @@
 import type { Api, ApiStats } from './api.js';
 import { message } from './errors.js';
-import { notActing, reloadApplier, type ApplyContext, type Outcome } from './apply.js';
+import { markApplier, notActing, reloadApplier, type ApplyContext, type Outcome } from './apply.js';
+import {
+  heldSinceNext,
+  nextWaits,
+  selectBatch,
+  type Batch,
+  type BatchOptions,
+  type HeldReload,
+} from './batches.js';
 import { detectChanges } from './changes.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
 import { sourceId, workloadId, type Change, type Source, type Workload } from './model.js';
 import { restoreStashedJobs, stashPrefix } from './job-stash.js';
-import type { ReloadStrategy } from './patches.js';
+import { markDue, type PatchContext, type ReloadStrategy } from './patches.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
-import { listsEntry, resolveScope, type Scope, type ScopeOptions } from './scope.js';
+import type { RolloutHealth } from './rollout-health.js';
+import { listsEntry, listsWorkload, resolveScope, type Scope, type ScopeOptions } from './scope.js';
 import { listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
 import { listWorkloads } from './workloads.js';
@@ -19,6 +28,8 @@ export interface PassOptions {
   strategy: ReloadStrategy;
   dryRun: boolean;
   hashKey: { namespace: string; name: string };
+  /** Reload storms (SPEC §10): `--max-reloads-per-pass`, `--wait-healthy`. */
+  batch: BatchOptions;
 }
 
 export interface PassDeps {
@@ -37,6 +48,18 @@ export interface PassDeps {
   holdsLease?: () => boolean;
 }
 
+/**
+ * What the batches of SPEC §10 decided in a pass: what rolled (`now`), what waits and why
+ * (`held`), which earlier rollouts it waits for (`blocking`), and which of those are past their
+ * progress deadline (`stalled`, reported on every pass while it lasts). Events and metrics read
+ * these: `stalled` is the warning to raise on a workload, `held.length` the reloads pending.
+ */
+export interface BatchReport extends Batch {
+  options: BatchOptions;
+  /** One line each: a stalled rollout that stops the batches, a mark that could not be written. */
+  warnings: string[];
+}
+
 export interface PassReport {
   /** No usable state: this pass recorded a baseline (and rolled only provably outdated workloads). */
   baseline: boolean;
@@ -52,8 +75,10 @@ export interface PassReport {
   changes: Change[];
   plan: Plan;
   outcomes: { reload: Reload; outcome: Outcome }[];
-  /** Sources whose change stays pending because a reload it triggered failed. */
+  /** Sources whose change stays pending: a reload it triggered failed, or a batch held it back. */
   pending: string[];
+  /** The batches (SPEC §10): what rolls now, what waits for a later pass, and why. */
+  batch: BatchReport;
   /** What this pass asked of the API server. */
   api: ApiStats;
 }
@@ -63,14 +88,21 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const { api } = deps;
   const before = { ...api.stats };
   const seen = await observe(deps, options);
-  const { previous, hasher, scope, sources, changes, listed } = seen;
-  // With nothing changed and no paused rollout to resume, no workload can need a reload.
-  const listing = !previous || changes.length > 0 || (previous.paused ?? []).length > 0;
+  const { previous, hasher, scope, sources, changes } = seen;
+  const listing = mustList(previous, changes);
   const workloads = listing
     ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
     : [];
   const now = deps.now();
   const plan = planPass({ sources, changes, workloads, options: options.plan, now });
+  const heldSince = new Map(Object.entries(previous?.heldBack ?? {}));
+  const batch = selectBatch({
+    reloads: plan.reloads,
+    heldSince,
+    waitingFor: previous?.waitingFor ?? [],
+    health: healthOf(workloads),
+    options: options.batch,
+  });
   const report: PassReport = {
     baseline: !previous,
     stateProblem: seen.stateProblem,
@@ -81,27 +113,131 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     plan,
     outcomes: [],
     pending: [],
+    batch: { ...batch, options: options.batch, warnings: stallWarnings(batch) },
     api: before,
   };
-  if (!options.dryRun) {
-    // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
-    report.outcomes = await restoreStashedJobs(api, options, deps.canAct);
-
-    const stashNamespace = options.hashKey.namespace;
-    const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
-    report.outcomes.push(...(await applyAll(deps, plan.reloads, { ...ctx, stashNamespace })));
-    const failed = report.outcomes
-      .filter((o) => o.outcome.status === 'failed')
-      .map((o) => o.reload);
-    const next = nextState(hasher.keyId, now, sources, previous?.sources ?? {}, failed);
-    carryOver(next.data, previous?.sources ?? {}, listed);
-    next.data.paused = pausedIds(workloads, plan.reloads);
-    next.data.labelSelector = options.scope.resourceLabelSelector;
-    report.pending = next.pending;
-    await persist(deps, report, previous, next.data);
-  }
+  if (!options.dryRun) await act(deps, options, { seen, workloads, report, now, heldSince });
   report.api = statsSince(api, before);
   return report;
+}
+
+/**
+ * Whether workloads must be listed: no state, a change, or something pending that needs them (a
+ * paused rollout to resume, reloads held back by a batch, rollouts a batch waits for). Otherwise
+ * no workload can need a reload, and the pass lists none.
+ */
+function mustList(previous: StateData | undefined, changes: Change[]): boolean {
+  if (!previous || changes.length > 0) return true;
+  const held = Object.keys(previous.heldBack ?? {}).length;
+  const waits = previous.waitingFor?.length ?? 0;
+  return (previous.paused?.length ?? 0) > 0 || held > 0 || waits > 0;
+}
+
+function healthOf(workloads: Workload[]): Map<string, RolloutHealth> {
+  const health = new Map<string, RolloutHealth>();
+  for (const w of workloads) if (w.rollout) health.set(workloadId(w), w.rollout);
+  return health;
+}
+
+function stallWarnings(batch: Batch): string[] {
+  return batch.stalled.map(
+    ({ id, health }) =>
+      `${id}: rollout stalled (${health.detail}): the batches stop until it is available ` +
+      `(${batch.held.length} reloads held back)`,
+  );
+}
+
+interface Acting {
+  seen: Observed;
+  workloads: Workload[];
+  report: PassReport;
+  now: Date;
+  heldSince: ReadonlyMap<string, string>;
+}
+
+/** Performs the batch's reloads, and persists the state with what it held back. */
+async function act(
+  deps: PassDeps,
+  options: PassOptions,
+  { seen, workloads, report, now, heldSince }: Acting,
+): Promise<void> {
+  const { api } = deps;
+  const { previous, hasher, sources, listed, scope } = seen;
+  const { batch } = report;
+  // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
+  report.outcomes = await restoreStashedJobs(api, options, deps.canAct);
+
+  const stashNamespace = options.hashKey.namespace;
+  const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
+  // The labels before the rolls: whatever stops the pass after them, what waits is known.
+  batch.warnings.push(...(await markAll(deps, batch.held, ctx)));
+  const outcomes = await applyAll(deps, batch.now, { ...ctx, stashNamespace });
+  report.outcomes.push(...outcomes);
+  const failed = report.outcomes.filter((o) => o.outcome.status === 'failed').map((o) => o.reload);
+  const heldBack = batch.held.map((h) => h.reload);
+  const observed = previous?.sources ?? {};
+  const next = nextState(hasher.keyId, now, sources, observed, failed, heldBack);
+  carryOver(next.data, observed, listed);
+  next.data.paused = pausedIds(workloads, batch.now);
+  next.data.heldBack = heldToKeep(batch, now, { previous: heldSince, scope });
+  next.data.waitingFor = waitsToKeep(batch, outcomes, options.batch, {
+    previous: previous?.waitingFor ?? [],
+    scope,
+  });
+  next.data.labelSelector = options.scope.resourceLabelSelector;
+  report.pending = next.pending;
+  await persist(deps, report, previous, next.data);
+}
+
+/**
+ * The reloads held back, and since when: those of this pass, and those of the state outside this
+ * pass's scope (a run on part of the cluster leaves the rest as it was).
+ */
+function heldToKeep(
+  batch: Batch,
+  now: Date,
+  { previous, scope }: { previous: ReadonlyMap<string, string>; scope: Scope },
+): Record<string, string> | undefined {
+  const held = heldSinceNext(batch.held, now);
+  for (const [id, since] of previous) if (!listsWorkload(scope, id)) held[id] = since;
+  return Object.keys(held).length > 0 ? held : undefined;
+}
+
+/**
+ * The workloads the next batch waits for: those still blocking, those rolled now, and those of
+ * the state outside this pass's scope (a run on part of the cluster cannot see them).
+ */
+function waitsToKeep(
+  batch: Batch,
+  outcomes: PassReport['outcomes'],
+  options: BatchOptions,
+  { previous, scope }: { previous: string[]; scope: Scope },
+): string[] | undefined {
+  const rolled = outcomes
+    .filter((o) => o.outcome.status === 'patched' || o.outcome.status === 'recreated')
+    .map((o) => o.reload);
+  const outside = options.waitHealthy ? previous.filter((id) => !listsWorkload(scope, id)) : [];
+  const ids = [...new Set([...nextWaits(batch, rolled, options), ...outside])].sort();
+  return ids.length > 0 ? ids : undefined;
+}
+
+/**
+ * Labels each held-back reload's workload (`markOperations`), unless the listed label already
+ * says it. A label that cannot be written is a warning: the state keeps the change pending.
+ */
+async function markAll(deps: PassDeps, held: HeldReload[], ctx: PatchContext): Promise<string[]> {
+  const canAct = deps.canAct ?? (() => true);
+  const mark = markApplier(deps.api, canAct);
+  const warnings: string[] = [];
+  for (const { reload } of held) {
+    if (!markDue(reload)) continue;
+    if (!canAct()) break;
+    const outcome = await mark(reload, ctx);
+    if (outcome.status === 'failed') {
+      warnings.push(`held back, and its label could not be written: ${outcome.error}`);
+    }
+  }
+  return warnings;
 }
 
 interface Observed {
@@ -234,6 +370,9 @@ function pausedIds(workloads: Workload[], reloads: Reload[]): string[] | undefin
  * The state to persist: what was listed, except that a source whose reload failed keeps its old
  * entry (or stays absent, or stays present if deleted), so the next pass sees the change again.
  * The workloads that did roll hold the new hash in their record, so they are not rolled twice.
+ * A reload a batch held back keeps the change that triggered it pending in the same way; one that
+ * the workload itself triggered (its outdated record, its held-back label) needs nothing kept: the
+ * next pass, which lists workloads while reloads are held back, sees it again on the workload.
  */
 export function nextState(
   keyId: string,
@@ -241,13 +380,18 @@ export function nextState(
   sources: Source[],
   observed: Record<string, ObservedSource>,
   failed: Reload[],
+  heldBack: Reload[] = [],
 ): { data: StateData; pending: string[] } {
   const next: Record<string, ObservedSource> = {};
   for (const s of sources) {
     next[sourceId(s)] = { uid: s.uid, resourceVersion: s.resourceVersion, hash: s.hash };
   }
   const pending = new Set<string>();
-  for (const reload of failed) {
+  const changeTriggered = (r: Reload): Reload => ({
+    ...r,
+    triggers: r.triggers.filter((t) => t.reason !== 'outdated' && t.reason !== 'held-back'),
+  });
+  for (const reload of [...failed, ...heldBack.map(changeTriggered)]) {
     for (const trigger of reload.triggers) {
       const id = sourceId({
         namespace: reload.workload.namespace,

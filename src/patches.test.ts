@@ -4,9 +4,12 @@ import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
 import { defaultAnnotationNames as names } from './annotations.js';
 import { recreatedJob } from './apply.js';
 import type { Workload, WorkloadKind } from './model.js';
+import { recordDigest } from './hashing.js';
 import {
   applyOperations,
   envVarName,
+  markDue,
+  markOperations,
   reloadOperations,
   type JsonPatchOp,
   type PatchContext,
@@ -14,6 +17,7 @@ import {
 import type { Reload, Trigger } from './plan.js';
 import type { SourceKind } from './references.js';
 import {
+  heldBackLabel,
   podTemplate,
   readRecord,
   toWorkload,
@@ -728,5 +732,59 @@ describe('readRecord and toWorkload', () => {
       toWorkload({ ...o, metadata: { name: 'x' } }, 'Deployment', names, keyId),
       undefined,
     );
+  });
+});
+
+describe('held-back label (batches)', () => {
+  const labelPath = '/metadata/labels/polling-reloader.io~1held-back';
+  const held = reload([trigger('ConfigMap', 'cfg', 'h2')]);
+  const digest = recordDigest(held.record);
+  const labelled = (value: string): WorkloadObject => {
+    const o = object();
+    if (o.metadata) o.metadata.labels = { app: 'x', [heldBackLabel]: value };
+    return o;
+  };
+
+  it('labels the metadata with the digest of the record the reload will write: no template change', () => {
+    const result = markOperations(object(), held, ctx());
+    assert.deepEqual(result, [
+      { op: 'test', path: '/metadata/resourceVersion', value: '42' },
+      { op: 'add', path: '/metadata/labels', value: { [heldBackLabel]: digest } },
+    ]);
+    const changed = applyOperations(
+      labelled('other'),
+      markOperations(labelled('other'), held, ctx()) ?? [],
+    );
+    assert.deepEqual(changed.metadata?.labels, { app: 'x', [heldBackLabel]: digest });
+    assert.deepEqual(changed.spec, object().spec);
+  });
+
+  it('writes nothing when the label already says it, or the workload already runs the hashes', () => {
+    assert.equal(markOperations(labelled(digest), held, ctx()), undefined);
+    const done = object({
+      templateAnnotations: { [names.record]: recordJson({ 'ConfigMap/cfg': 'h2' }) },
+    });
+    assert.equal(markOperations(done, held, ctx()), undefined);
+  });
+
+  it('markDue reads the listed label: no read, no write when it already says it', () => {
+    assert.equal(markDue(held), true);
+    assert.equal(markDue({ ...held, workload: { ...held.workload, heldBack: digest } }), false);
+  });
+
+  it('a reload removes the label; without one, it touches no label', () => {
+    assert.deepEqual(opAt(ops(labelled(digest), held), labelPath), {
+      op: 'remove',
+      path: labelPath,
+    });
+    assert.equal(
+      ops(object(), held).some((op) => op.path.includes('/metadata/labels')),
+      false,
+    );
+  });
+
+  it('toWorkload reads the label', () => {
+    assert.equal(toWorkload(labelled(digest), 'Deployment', names, keyId)?.heldBack, digest);
+    assert.equal(toWorkload(object(), 'Deployment', names, keyId)?.heldBack, undefined);
   });
 });

@@ -1,9 +1,11 @@
 import type { V1Container, V1ObjectMeta } from '@kubernetes/client-node';
 import type { AnnotationNames } from './annotations.js';
+import { recordDigest } from './hashing.js';
 import type { Workload } from './model.js';
 import type { Reload, Trigger } from './plan.js';
 import { referenceKey, type SourceKind } from './references.js';
 import {
+  heldBackLabel,
   kindInfo,
   podTemplate,
   readRecord,
@@ -64,7 +66,45 @@ export function reloadOperations(
   }
   ops.push(...pauseOps(obj, reload, ctx, metaOps));
   ops.push(...annotationOps('/metadata', obj.metadata, metaOps));
+  ops.push(...unlabelOps(obj));
   return ops;
+}
+
+/** Rolled now: the label of a batch that held the reload back has served. */
+function unlabelOps(obj: WorkloadObject): JsonPatchOp[] {
+  if (obj.metadata?.labels?.[heldBackLabel] === undefined) return [];
+  return [{ op: 'remove', path: `/metadata/labels/${escapePointer(heldBackLabel)}` }];
+}
+
+/**
+ * The JSON Patch that labels a workload whose reload a batch holds back with the digest of the
+ * record the reload will write (`recordDigest`). A pass without the state (lost, or another
+ * instance's) still sees from it that the workload is owed the reload. A label changes no
+ * generation, so nothing rolls. Undefined when the object runs with every hash already, or its
+ * label already says so.
+ */
+export function markOperations(
+  obj: WorkloadObject,
+  reload: Reload,
+  ctx: PatchContext,
+): JsonPatchOp[] | undefined {
+  const fresh = readRecord(obj, reload.workload.kind, ctx.names);
+  const done = fresh?.key === ctx.keyId ? fresh.hashes : {};
+  if (reload.triggers.every((t) => done[referenceKey(t.kind, t.name)] === t.hash)) return undefined;
+  const digest = recordDigest(reload.record);
+  const labels = obj.metadata?.labels;
+  if (labels?.[heldBackLabel] === digest) return undefined;
+  return [
+    { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata?.resourceVersion },
+    labels
+      ? { op: 'add', path: `/metadata/labels/${escapePointer(heldBackLabel)}`, value: digest }
+      : { op: 'add', path: '/metadata/labels', value: { [heldBackLabel]: digest } },
+  ];
+}
+
+/** Whether a held-back reload needs its label written: the listed workload's does not say it. */
+export function markDue(reload: Reload): boolean {
+  return reload.workload.heldBack !== recordDigest(reload.record);
 }
 
 /** Holds a Deployment's rollout back (spec.paused, paused-at), or lets it go on. */

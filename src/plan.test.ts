@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { defaultAnnotationNames as names } from './annotations.js';
 import { DELETED, type Change, type ChangeType, type Source, type Workload } from './model.js';
 import { planPass, type Plan, type PlanInput, type PlanOptions, type Reload } from './plan.js';
+import { recordDigest } from './hashing.js';
 import type { SourceKind } from './references.js';
 
 const now = new Date('2024-05-01T12:00:00.000Z');
@@ -851,5 +852,76 @@ describe('planPass: pause period (Deployments)', () => {
     assert.equal(reload.resume, true);
     assert.equal(reload.pause, false);
     assert.deepEqual(reload.triggers, []);
+  });
+});
+
+describe('planPass: batches (SPEC §10)', () => {
+  const auto = { [names.auto]: 'true' };
+  const uses = { annotations: auto, references: [ref('ConfigMap', 'cfg'), ref('Secret', 's')] };
+  const current = [source('ConfigMap', 'cfg', 'c2'), source('Secret', 's', 's1')];
+
+  it('a workload annotated roll-at-once is marked so; a malformed value is warned and ignored', () => {
+    const p = plan({
+      sources: current,
+      changes: [updated('ConfigMap', 'cfg', 'c2')],
+      workloads: [
+        workload({ ...uses, name: 'a', annotations: { ...auto, [names.rollAtOnce]: 'true' } }),
+        workload({ ...uses, name: 'b', annotations: { ...auto, [names.rollAtOnce]: 'soon' } }),
+        workload({ ...uses, name: 'c' }),
+      ],
+    });
+    assert.deepEqual(
+      p.reloads.map((r) => [r.workload.name, r.rollAtOnce === true]),
+      [
+        ['a', true],
+        ['b', false],
+        ['c', false],
+      ],
+    );
+    assert.equal(p.warnings.length, 1);
+    assert.match(
+      p.warnings[0] ?? '',
+      /ns\/Deployment\/b: annotation polling-reloader.io\/roll-at-once ignored/,
+    );
+  });
+
+  it('without a state, the held-back label owes a workload the record it names', () => {
+    // Held back for cfg@c2 while the state was lost: the label is the digest of the record its
+    // reload will write.
+    const label = recordDigest({ 'ConfigMap/cfg': 'c2', 'Secret/s': 's1' });
+    const reload = single(
+      plan({ sources: current, workloads: [workload({ ...uses, heldBack: label })] }),
+    );
+    assert.deepEqual(
+      reload.triggers.map((t) => [t.kind, t.name, t.reason]),
+      [
+        ['ConfigMap', 'cfg', 'held-back'],
+        ['Secret', 's', 'held-back'],
+      ],
+    );
+    assert.deepEqual(reload.record, { 'ConfigMap/cfg': 'c2', 'Secret/s': 's1' });
+  });
+
+  it('a held-back label for another record owes nothing (the change was reverted, or moved on)', () => {
+    const label = recordDigest({ 'ConfigMap/cfg': 'c3', 'Secret/s': 's1' });
+    assert.deepEqual(
+      plan({ sources: current, workloads: [workload({ ...uses, heldBack: label })] }).reloads,
+      [],
+    );
+  });
+
+  it('a workload already triggered by a change gets no held-back triggers beside it', () => {
+    const label = recordDigest({ 'ConfigMap/cfg': 'c2', 'Secret/s': 's1' });
+    const reload = single(
+      plan({
+        sources: current,
+        changes: [updated('ConfigMap', 'cfg', 'c2')],
+        workloads: [workload({ ...uses, heldBack: label })],
+      }),
+    );
+    assert.deepEqual(
+      reload.triggers.map((t) => [t.name, t.reason]),
+      [['cfg', 'updated']],
+    );
   });
 });

@@ -16,6 +16,7 @@ import {
   type Source,
   type Workload,
 } from './model.js';
+import { recordDigest } from './hashing.js';
 import { referenceKey, type SourceKind } from './references.js';
 
 /** The flags that shape decisions. */
@@ -39,8 +40,11 @@ export interface PlanInput {
 /** Which rule of SPEC §2 made a source trigger a workload. */
 export type Rule = 'reload-list' | 'search' | 'typed-auto' | 'auto' | 'auto-reload-all';
 
-/** Why a trigger fires: a change seen against the state, or the workload's own outdated record. */
-export type Reason = ChangeType | 'outdated';
+/**
+ * Why a trigger fires: a change seen against the state, the workload's own outdated record, or
+ * the held-back label a batch left on it (the reload it is owed, when the state is lost).
+ */
+export type Reason = ChangeType | 'outdated' | 'held-back';
 
 export interface Trigger {
   kind: SourceKind;
@@ -62,6 +66,8 @@ export interface Reload {
   record: Record<string, string>;
   pause: boolean;
   resume: boolean;
+  /** The workload carries `polling-reloader.io/roll-at-once: "true"`: never held back by a batch. */
+  rollAtOnce?: boolean;
 }
 
 export interface Plan {
@@ -77,6 +83,7 @@ interface Rules {
   exclude: Record<SourceKind, string[]>;
   search: boolean;
   pausePeriodMs: number | undefined;
+  rollAtOnce: boolean;
 }
 
 /** Decides which workloads roll in this pass and why. Pure: no I/O, no clock. */
@@ -90,16 +97,9 @@ export function planPass(input: PlanInput): Plan {
     const rules = readRules(workload, input.options.names, warnings);
     const candidates = candidateSources(workload, rules, byNamespace.get(workload.namespace));
     const context = { workload, rules, options: input.options, sources, changes };
-    const triggers: Trigger[] = [];
-    const record: Record<string, string> = { ...workload.record };
-    for (const [kind, name] of candidates) {
-      const outcome = evaluate(context, kind, name);
-      if (!outcome) continue;
-      if (outcome.trigger) triggers.push(outcome.trigger);
-      record[referenceKey(kind, name)] = outcome.hash;
-    }
+    const { triggers, record } = triggersOf(context, candidates);
     const reload = schedule(workload, rules, triggers, record, input.now);
-    if (reload) reloads.push(reload);
+    if (reload) reloads.push(rules.rollAtOnce ? { ...reload, rollAtOnce: true } : reload);
   }
   for (const source of input.sources) checkSourceAnnotations(source, input.options.names, warnings);
   return { reloads, warnings };
@@ -114,14 +114,44 @@ interface Context {
 }
 
 /**
+ * The triggers of one workload, and the complete record a reload would write. A workload that a
+ * batch held back carries the digest of that record in its label: while the record to write is
+ * the same, it is owed a reload for the sources its record does not hold yet, even when no state
+ * remembers the change (lost, or another instance's). When something else triggers it, that is
+ * reason enough: the reload writes the whole record anyway.
+ */
+function triggersOf(
+  ctx: Context,
+  candidates: [SourceKind, string][],
+): { triggers: Trigger[]; record: Record<string, string> } {
+  const triggers: Trigger[] = [];
+  const owed: Trigger[] = [];
+  const record: Record<string, string> = { ...ctx.workload.record };
+  for (const [kind, name] of candidates) {
+    const outcome = evaluate(ctx, kind, name);
+    if (!outcome) continue;
+    if (outcome.trigger) triggers.push(outcome.trigger);
+    else if (outcome.unrecorded) owed.push(outcome.unrecorded);
+    record[referenceKey(kind, name)] = outcome.hash;
+  }
+  const { heldBack } = ctx.workload;
+  if (triggers.length === 0 && heldBack !== undefined && heldBack === recordDigest(record)) {
+    triggers.push(...owed);
+  }
+  return { triggers, record };
+}
+
+/**
  * For one relevant source: the hash to record, and a trigger when the workload does not yet run
  * with it. The workload's record makes this exactly-once: a hash it holds is never rolled again.
+ * `unrecorded`: nothing triggers it, but the record does not hold the hash (the trigger it would
+ * be if a held-back label says the workload is owed it).
  */
 function evaluate(
   ctx: Context,
   kind: SourceKind,
   name: string,
-): { hash: string; trigger?: Trigger } | undefined {
+): { hash: string; trigger?: Trigger; unrecorded?: Trigger } | undefined {
   const id = sourceId({ namespace: ctx.workload.namespace, kind, name });
   const source = ctx.sources.get(id);
   const rule = decide(ctx.workload, ctx.rules, ctx.options.autoReloadAll, kind, name, source);
@@ -130,8 +160,9 @@ function evaluate(
   const recorded = ctx.workload.record[referenceKey(kind, name)];
   if (recorded === hash) return { hash };
   const reason = reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options);
-  if (!reason) return hash === DELETED ? undefined : { hash };
-  return { hash, trigger: { kind, name, rule, reason, hash } };
+  if (reason) return { hash, trigger: { kind, name, rule, reason, hash } };
+  if (hash === DELETED) return undefined;
+  return { hash, unrecorded: { kind, name, rule, reason: 'held-back', hash } };
 }
 
 function reasonFor(
@@ -270,6 +301,7 @@ function readRules(workload: Workload, names: AnnotationNames, warnings: string[
     search: read(names.search, parseBoolean) ?? false,
     pausePeriodMs:
       workload.kind === 'Deployment' ? read(names.pausePeriod, parseDuration) : undefined,
+    rollAtOnce: read(names.rollAtOnce, parseBoolean) ?? false,
   };
 }
 

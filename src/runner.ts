@@ -7,6 +7,7 @@ import { startHealthServer } from './health.js';
 import { message } from './errors.js';
 import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
+import { workloadId } from './model.js';
 import { runPass, type PassOptions, type PassReport } from './pass.js';
 import type { StateStore } from './state.js';
 
@@ -191,6 +192,18 @@ async function pass(
   return report;
 }
 
+/** What the batches held back, one line, and each stalled rollout, one warning each. */
+function logBatch(log: Logger, batch: PassReport['batch']): void {
+  for (const warning of batch.warnings) log.warn(warning);
+  if (batch.held.length === 0) return;
+  const held = batch.held.map((h) => workloadId(h.reload.workload));
+  const why =
+    batch.blocking.length > 0
+      ? `waiting for ${batch.blocking.map((b) => `${b.id} (${b.health.detail})`).join(', ')}`
+      : `batch full (${batch.options.maxPerPass ?? 0} reloads a pass)`;
+  log.info({ held }, `${held.length} reloads held back for the next passes: ${why}`);
+}
+
 function exitCode(report: PassReport): number {
   const failed = report.outcomes.some((o) => o.outcome.status === 'failed');
   return failed || report.saveError ? exitFailedReloads : 0;
@@ -199,6 +212,7 @@ function exitCode(report: PassReport): number {
 function logReport(log: Logger, report: PassReport): void {
   if (report.stateProblem) log.warn(report.stateProblem);
   for (const warning of report.plan.warnings) log.warn(warning);
+  logBatch(log, report.batch);
   const done = report.outcomes.filter((o) => o.outcome !== notActing);
   for (const { reload, outcome } of done) {
     const because = reload.triggers.map(describeTrigger);

@@ -28,6 +28,14 @@ export function listsEntry(scope: Scope, sameSelector: boolean): (id: string) =>
   };
 }
 
+/** Whether this scope lists a workload (`namespace/Kind/name`): its kind and its namespace. */
+export function listsWorkload(scope: Scope, id: string): boolean {
+  const [namespace = '', kind = ''] = id.split('/');
+  if (!(scope.workloadKinds as string[]).includes(kind)) return false;
+  if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
+  return scope.includes(namespace);
+}
+
 export interface ScopeOptions {
   namespaces: string[];
   namespacesToIgnore: string[];

@@ -21,6 +21,17 @@ export interface StateData {
   sources: Record<string, ObservedSource>;
   /** Workloads held paused by a pause period, waiting for a later pass to resume them. */
   paused?: string[] | undefined;
+  /**
+   * The workloads whose reloads the last pass held back for later batches
+   * (`--max-reloads-per-pass`, `--wait-healthy`), and since when each waits: the next pass lists
+   * workloads even if no source changes again, and rolls the oldest first.
+   */
+  heldBack?: Record<string, string> | undefined;
+  /**
+   * `--wait-healthy`: workloads rolled by earlier batches and not yet seen available at their new
+   * revision (`namespace/Kind/name`). The next batch waits for them.
+   */
+  waitingFor?: string[] | undefined;
   /** The --resource-label-selector the entries were listed with. */
   labelSelector?: string | undefined;
 }

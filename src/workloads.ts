@@ -4,6 +4,7 @@ import type { AnnotationNames } from './annotations.js';
 import { statusOf } from './errors.js';
 import type { Workload, WorkloadKind } from './model.js';
 import { podSpecReferences } from './references.js';
+import { rolloutHealth } from './rollout-health.js';
 import type { Scope } from './scope.js';
 
 interface KindInfo {
@@ -17,6 +18,13 @@ function kind(group: string, version: string, plural: string, template: string[]
 }
 
 const podTemplatePath = ['spec', 'template'];
+
+/**
+ * The label a batch puts on a workload whose reload it holds back: the digest of the record the
+ * reload will write. A label, not an annotation: a Deployment's generation moves with its
+ * annotations (they are copied to its ReplicaSets), not with its labels, so nothing rolls.
+ */
+export const heldBackLabel = 'polling-reloader.io/held-back';
 
 /** Where each kind lives in the API and where its pod template is. */
 export const kindInfo: Record<WorkloadKind, KindInfo> = {
@@ -101,6 +109,8 @@ export function toWorkload(
     record: record?.key === keyId ? record.hashes : {},
     reloadedAt: record?.at,
     pausedAt: pausedBy(obj, names),
+    heldBack: meta.labels?.[heldBackLabel],
+    rollout: rolloutHealth(obj, kind),
   };
 }
 

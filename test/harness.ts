@@ -136,10 +136,15 @@ export class World {
     await core.replaceNamespacedSecret({ name, namespace: this.namespace, body: secret });
   }
 
-  async deployment(name: string, spec: WorkloadSpec): Promise<void> {
+  /** A Deployment of one replica; `extra` adds to its spec (`progressDeadlineSeconds`, say). */
+  async deployment(
+    name: string,
+    spec: WorkloadSpec,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
     await apps.createNamespacedDeployment({
       namespace: this.namespace,
-      body: withTemplate(name, spec, { replicas: 1 }),
+      body: withTemplate(name, spec, { replicas: 1, ...extra }),
     });
   }
 

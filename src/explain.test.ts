@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { selectBatch, type BatchOptions } from './batches.js';
+import { formatPlan } from './explain.js';
+import type { PassReport } from './pass.js';
+import type { Reload } from './plan.js';
+import type { RolloutHealth } from './rollout-health.js';
+
+function reload(name: string, rollAtOnce = false): Reload {
+  return {
+    workload: {
+      kind: 'Deployment',
+      namespace: 'ns',
+      name,
+      annotations: {},
+      references: [],
+      record: {},
+    },
+    triggers: [{ kind: 'ConfigMap', name: 'cfg', rule: 'auto', reason: 'updated', hash: 'h2' }],
+    record: { 'ConfigMap/cfg': 'h2' },
+    pause: false,
+    resume: false,
+    ...(rollAtOnce ? { rollAtOnce } : {}),
+  };
+}
+
+function report(
+  reloads: Reload[],
+  options: BatchOptions,
+  wait: { ids?: string[]; health?: [string, RolloutHealth][]; since?: [string, string][] } = {},
+): PassReport {
+  const batch = selectBatch({
+    reloads,
+    heldSince: new Map(wait.since ?? []),
+    waitingFor: wait.ids ?? [],
+    health: new Map(wait.health ?? []),
+    options,
+  });
+  return {
+    baseline: false,
+    sources: 1,
+    workloads: reloads.length,
+    saved: false,
+    changes: [{ kind: 'ConfigMap', namespace: 'ns', name: 'cfg', type: 'updated', hash: 'h2' }],
+    plan: { reloads, warnings: [] },
+    outcomes: [],
+    pending: [],
+    batch: { ...batch, options, warnings: [] },
+    api: { requests: 0, bytesRead: 0, connections: 0 },
+  };
+}
+
+describe('formatPlan: batches', () => {
+  it('says which reloads roll now, which wait, in which place and why', () => {
+    const text = formatPlan(
+      report(
+        [reload('a'), reload('b'), reload('c'), reload('z', true)],
+        {
+          maxPerPass: 1,
+          waitHealthy: false,
+        },
+        { since: [['ns/Deployment/c', '2024-05-01T10:00:00.000Z']] },
+      ),
+    );
+    assert.match(text, /^batches: at most 1 reloads a pass \(the oldest held back first/m);
+    assert.match(text, /^reload ns\/Deployment\/c$/m);
+    assert.match(text, /^reload ns\/Deployment\/z \(roll-at-once: outside the batches\)$/m);
+    assert.match(
+      text,
+      /^hold ns\/Deployment\/a \(1st in line\): batch full \(1 reloads a pass\)$/m,
+    );
+    assert.match(text, /^hold ns\/Deployment\/b \(2nd in line\): batch full/m);
+    assert.match(text, /^ {2}because ConfigMap\/cfg: its content changed/m);
+  });
+
+  it('names the rollouts a batch waits for, and a stalled one', () => {
+    const stalled: RolloutHealth = { state: 'stalled', detail: 'progress deadline exceeded' };
+    const text = formatPlan(
+      report(
+        [reload('b')],
+        { maxPerPass: undefined, waitHealthy: true },
+        {
+          ids: ['ns/Deployment/a'],
+          health: [['ns/Deployment/a', stalled]],
+        },
+      ),
+    );
+    assert.match(text, /each batch waits until the one before it is available/);
+    assert.match(text, /^ {2}waiting for ns\/Deployment\/a: STALLED, progress deadline exceeded$/m);
+    assert.match(
+      text,
+      /^hold ns\/Deployment\/b \(1st in line\): waiting for ns\/Deployment\/a to be available$/m,
+    );
+  });
+
+  it('says nothing of batches when no flag asks for them', () => {
+    const text = formatPlan(report([reload('a')], { maxPerPass: undefined, waitHealthy: false }));
+    assert.doesNotMatch(text, /batch|hold/);
+    assert.match(text, /^reload ns\/Deployment\/a$/m);
+  });
+});
