@@ -48,6 +48,9 @@ export function formatPlan(report: PassReport): string {
   for (const change of report.changes) {
     lines.push(`  changed: ${change.namespace}/${change.kind}/${change.name} (${change.type})`);
   }
+  for (const { change } of report.webhooks) {
+    lines.push(`post the webhook for ${change.namespace}/${change.kind}/${change.name}`);
+  }
   if (report.plan.reloads.length === 0) lines.push('nothing to reload');
   for (const reload of report.plan.reloads) {
     lines.push(`reload ${describeReload(reload)}`);

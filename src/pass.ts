@@ -11,6 +11,7 @@ import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
 import { listsEntry, resolveScope, type Scope, type ScopeOptions } from './scope.js';
 import { listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
+import { postWebhook, webhookChanges } from './webhook.js';
 import { listWorkloads } from './workloads.js';
 
 export interface PassOptions {
@@ -19,6 +20,8 @@ export interface PassOptions {
   strategy: ReloadStrategy;
   dryRun: boolean;
   hashKey: { namespace: string; name: string };
+  /** Reloader's webhook mode: no workload is listed or reloaded; each change is POSTed here. */
+  webhookUrl?: string | undefined;
 }
 
 export interface PassDeps {
@@ -52,10 +55,19 @@ export interface PassReport {
   changes: Change[];
   plan: Plan;
   outcomes: { reload: Reload; outcome: Outcome }[];
-  /** Sources whose change stays pending because a reload it triggered failed. */
+  /** Webhook mode: the changes to POST (all of them in a dry run), and why a POST failed. */
+  webhooks: WebhookPost[];
+  /** Sources whose change stays pending because a reload (or POST) it triggered failed. */
   pending: string[];
   /** What this pass asked of the API server. */
   api: ApiStats;
+}
+
+/** One change POSTed (or to POST) in webhook mode. */
+export interface WebhookPost {
+  change: Change;
+  /** Why the POST failed: the change stays pending, and the next pass POSTs it again. */
+  error?: string | undefined;
 }
 
 /** One pass (SPEC §1): list, compare, decide, patch each triggered workload once, persist. */
@@ -63,9 +75,8 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const { api } = deps;
   const before = { ...api.stats };
   const seen = await observe(deps, options);
-  const { previous, hasher, scope, sources, changes, listed } = seen;
-  // With nothing changed and no paused rollout to resume, no workload can need a reload.
-  const listing = !previous || changes.length > 0 || (previous.paused ?? []).length > 0;
+  const { previous, hasher, scope, sources, changes } = seen;
+  const listing = needsWorkloads(options, seen);
   const workloads = listing
     ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
     : [];
@@ -80,28 +91,47 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     changes,
     plan,
     outcomes: [],
+    webhooks: options.webhookUrl
+      ? webhookChanges(changes, options.plan).map((change) => ({ change }))
+      : [],
     pending: [],
     api: before,
   };
-  if (!options.dryRun) {
-    // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
-    report.outcomes = await restoreStashedJobs(api, options, deps.canAct);
-
-    const stashNamespace = options.hashKey.namespace;
-    const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
-    report.outcomes.push(...(await applyAll(deps, plan.reloads, { ...ctx, stashNamespace })));
-    const failed = report.outcomes
-      .filter((o) => o.outcome.status === 'failed')
-      .map((o) => o.reload);
-    const next = nextState(hasher.keyId, now, sources, previous?.sources ?? {}, failed);
-    carryOver(next.data, previous?.sources ?? {}, listed);
-    next.data.paused = pausedIds(workloads, plan.reloads);
-    next.data.labelSelector = options.scope.resourceLabelSelector;
-    report.pending = next.pending;
-    await persist(deps, report, previous, next.data);
-  }
+  if (!options.dryRun) await act(deps, options, { seen, workloads, now, report });
   report.api = statsSince(api, before);
   return report;
+}
+
+/**
+ * Whether the pass lists workloads: not in webhook mode; otherwise on a baseline, or when a source
+ * changed or a paused rollout waits to be resumed (else no workload can need a reload).
+ */
+function needsWorkloads(options: PassOptions, { previous, changes }: Observed): boolean {
+  if (options.webhookUrl !== undefined) return false;
+  return !previous || changes.length > 0 || (previous.paused ?? []).length > 0;
+}
+
+/** Performs the reloads (or POSTs) of a pass that is not a dry run, then saves the state. */
+async function act(
+  deps: PassDeps,
+  options: PassOptions,
+  {
+    seen,
+    workloads,
+    now,
+    report,
+  }: { seen: Observed; workloads: Workload[]; now: Date; report: PassReport },
+): Promise<void> {
+  const { previous, hasher, sources, listed } = seen;
+  const failed = options.webhookUrl
+    ? await postAll(deps, options.webhookUrl, report.webhooks)
+    : await reloadAll(deps, options, { keyId: hasher.keyId, now, report });
+  const next = nextState(hasher.keyId, now, sources, previous?.sources ?? {}, failed);
+  carryOver(next.data, previous?.sources ?? {}, listed);
+  next.data.paused = pausedIds(workloads, report.plan.reloads);
+  next.data.labelSelector = options.scope.resourceLabelSelector;
+  report.pending = next.pending;
+  await persist(deps, report, previous, next.data);
 }
 
 interface Observed {
@@ -151,6 +181,47 @@ async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> 
   const listed = listsEntry(scope, sameSelector);
   const changes = previous ? detectChanges(observed, sources, listed) : [];
   return { hasher, previous, stateProblem, scope, sources, changes, listed };
+}
+
+/** Performs the plan's reloads (after the Jobs left to re-create); the sources of failed ones. */
+async function reloadAll(
+  deps: PassDeps,
+  options: PassOptions,
+  { keyId, now, report }: { keyId: string; now: Date; report: PassReport },
+): Promise<string[]> {
+  // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
+  report.outcomes = await restoreStashedJobs(deps.api, options, deps.canAct);
+  const stashNamespace = options.hashKey.namespace;
+  const ctx = { strategy: options.strategy, names: options.plan.names, keyId, now };
+  report.outcomes.push(...(await applyAll(deps, report.plan.reloads, { ...ctx, stashNamespace })));
+  return report.outcomes
+    .filter((o) => o.outcome.status === 'failed')
+    .flatMap(({ reload }) =>
+      reload.triggers.map((t) =>
+        sourceId({ namespace: reload.workload.namespace, kind: t.kind, name: t.name }),
+      ),
+    );
+}
+
+/**
+ * Webhook mode: POSTs each change, one at a time, while this instance may act; the sources whose
+ * POST failed (or was not made) stay pending.
+ */
+async function postAll(deps: PassDeps, url: string, posts: WebhookPost[]): Promise<string[]> {
+  const canAct = deps.canAct ?? (() => true);
+  const failed: string[] = [];
+  for (const post of posts) {
+    if (!canAct()) post.error = notActing.error;
+    else {
+      try {
+        await postWebhook(url);
+      } catch (err) {
+        post.error = message(err);
+      }
+    }
+    if (post.error) failed.push(sourceId(post.change));
+  }
+  return failed;
 }
 
 async function applyAll(
@@ -227,34 +298,27 @@ function sortedKeys(_key: string, value: unknown): unknown {
 }
 
 /**
- * The state to persist: what was listed, except that a source whose reload failed keeps its old
- * entry (or stays absent, or stays present if deleted), so the next pass sees the change again.
- * The workloads that did roll hold the new hash in their record, so they are not rolled twice.
+ * The state to persist: what was listed, except that a source whose reload failed (`failed`: its
+ * id) keeps its old entry (or stays absent, or stays present if deleted), so the next pass sees
+ * the change again. The workloads that did roll hold the new hash in their record, so they are not
+ * rolled twice.
  */
 export function nextState(
   keyId: string,
   now: Date,
   sources: Source[],
   observed: Record<string, ObservedSource>,
-  failed: Reload[],
+  failed: string[],
 ): { data: StateData; pending: string[] } {
   const next: Record<string, ObservedSource> = {};
   for (const s of sources) {
     next[sourceId(s)] = { uid: s.uid, resourceVersion: s.resourceVersion, hash: s.hash };
   }
-  const pending = new Set<string>();
-  for (const reload of failed) {
-    for (const trigger of reload.triggers) {
-      const id = sourceId({
-        namespace: reload.workload.namespace,
-        kind: trigger.kind,
-        name: trigger.name,
-      });
-      pending.add(id);
-      const before = observed[id];
-      if (before) next[id] = before;
-      else Reflect.deleteProperty(next, id);
-    }
+  const pending = new Set(failed);
+  for (const id of pending) {
+    const before = observed[id];
+    if (before) next[id] = before;
+    else Reflect.deleteProperty(next, id);
   }
   return {
     data: { version: 1, keyId, savedAt: now.toISOString(), sources: next },

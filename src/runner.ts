@@ -192,7 +192,9 @@ async function pass(
 }
 
 function exitCode(report: PassReport): number {
-  const failed = report.outcomes.some((o) => o.outcome.status === 'failed');
+  const failed =
+    report.outcomes.some((o) => o.outcome.status === 'failed') ||
+    report.webhooks.some((w) => w.error !== undefined);
   return failed || report.saveError ? exitFailedReloads : 0;
 }
 
@@ -205,6 +207,11 @@ function logReport(log: Logger, report: PassReport): void {
     if (outcome.status === 'failed')
       log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
     else log.info({ because }, `${outcome.status}: ${describeReload(reload)}`);
+  }
+  for (const { change, error } of report.webhooks) {
+    const what = `${change.namespace}/${change.kind}/${change.name} (${change.type})`;
+    if (error) log.error(`webhook for ${what} failed, kept pending: ${error}`);
+    else log.info(`webhook sent for ${what}`);
   }
   const left = report.outcomes.length - done.length;
   if (left > 0) log.warn(`${left} reloads left for the next pass: ${notActing.error}`);

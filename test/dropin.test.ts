@@ -1,0 +1,153 @@
+// SPEC §7: polling-reloader in place of a Reloader installation: its invocation, its flags, its
+// webhook mode.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
+import { cli, startCli } from './cli.js';
+import { autoWorld, container, World } from './harness.js';
+import { eventually } from './kube.js';
+
+const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
+
+/** The env var a Reloader `env-vars` reload puts on `web`'s container, if any. */
+async function reloaderEnv(world: World): Promise<string | undefined> {
+  const template = (await world.read('Deployment', 'web')).spec as
+    | { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } }
+    | undefined;
+  return template?.template?.spec?.containers?.[0]?.env?.find(
+    (e) => e.name === 'STAKATER_APP_CONFIGMAP',
+  )?.value;
+}
+
+interface Received {
+  method: string;
+  contentType: string | undefined;
+  body: string;
+}
+
+/** A webhook receiver on 127.0.0.1 that records each request and answers `status()`. */
+async function receiver(
+  t: TestContext,
+  status: () => number,
+): Promise<{ url: string; received: Received[] }> {
+  const received: Received[] = [];
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', contentType: req.headers['content-type'], body });
+      res.statusCode = status();
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hook`, received };
+}
+
+describe('drop-in for Reloader (SPEC §7)', () => {
+  it("with no command, the arguments Reloader's chart renders run the long-running mode", async (t) => {
+    const world = await autoWorld(t);
+    const elsewhere = await autoWorld(t);
+    const untouched = await elsewhere.template('Deployment', 'web');
+    // What the chart renders for a user with these values, quotes included; the poller's own
+    // settings come from its environment variables.
+    const args = [
+      '--log-level=info',
+      `--namespace-selector="kubernetes.io/metadata.name=${world.namespace}"`,
+      '--enable-ha=true',
+      '--is-Argo-Rollouts=True',
+      '--reload-on-create=T',
+      '--reload-on-delete=0',
+      '--sync-after-restart=true',
+      '--reload-strategy=env-vars',
+      '--enable-pprof',
+      '--pprof-addr=:6060',
+      '--enable-csi-integration=true',
+    ];
+    const run = startCli(t, args, {
+      KUBECONFIG: kubeconfig,
+      POLLING_RELOADER_STATE: world.statePath,
+      POLLING_RELOADER_LEASE_NAMESPACE: world.namespace,
+      POLLING_RELOADER_INTERVAL: '1s',
+    });
+    await eventually('a first pass to record its state', () =>
+      Promise.resolve(existsSync(world.statePath) ? true : undefined),
+    );
+    assert.equal(await reloaderEnv(world), undefined, 'the baseline rolls nothing');
+
+    await world.setConfigMap('app', { v: '2' });
+    await elsewhere.setConfigMap('app', { v: '2' });
+    const value = await eventually('the Deployment to roll', () => reloaderEnv(world), 30_000);
+    assert.match(value, /^[0-9a-f]{40}$/);
+    assert.equal(
+      await elsewhere.template('Deployment', 'web'),
+      untouched,
+      'the namespace selector, quotes and all, kept the run to its namespace',
+    );
+
+    run.kill('SIGTERM');
+    assert.equal(await run.exited, 0, run.output());
+    assert.match(run.output(), /--enable-pprof: .*node --inspect/);
+    assert.match(run.output(), /--enable-csi-integration: .*not supported/);
+  });
+
+  it('an unknown flag is still a one-line error', async () => {
+    for (const args of [['--no-such-flag'], ['run', '--no-such-flag=1']]) {
+      const result = await cli(args);
+      assert.equal(result.code, 1, result.stderr);
+      const lines = result.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0] ?? '', /^polling-reloader: error: unknown option '--no-such-flag/);
+    }
+  });
+
+  it('--webhook-url: each change is POSTed as Reloader does, nothing is reloaded, a refused POST is sent again', async (t) => {
+    let status = 200;
+    const hook = await receiver(t, () => status);
+    const world = await autoWorld(t);
+    const flag = `--webhook-url=${hook.url}`;
+    const before = await world.template('Deployment', 'web');
+    await world.pass(flag);
+    assert.equal(hook.received.length, 0, 'a baseline posts nothing');
+
+    await world.setConfigMap('app', { v: '2' });
+    await world.configMap('other', { v: '1' });
+    await world.pass(flag);
+    assert.deepEqual(hook.received, [
+      { method: 'POST', contentType: 'application/json', body: '{"webhook":"update successful"}' },
+    ]);
+    assert.equal(await world.template('Deployment', 'web'), before, 'nothing reloaded');
+
+    status = 503;
+    await world.setConfigMap('app', { v: '3' });
+    const refused = await world.pass(flag);
+    assert.match(refused.webhooks[0]?.error ?? '', /HTTP 503/);
+    assert.deepEqual(refused.pending, [`${world.namespace}/ConfigMap/app`]);
+    assert.equal(hook.received.length, 2);
+
+    status = 200;
+    await world.pass(flag);
+    assert.equal(hook.received.length, 3, 'the refused change is POSTed again');
+    await world.pass(flag);
+    assert.equal(hook.received.length, 3, 'and once only');
+
+    await world.configMap('created', { v: '1' });
+    await world.pass(flag, '--reload-on-create');
+    assert.equal(hook.received.length, 4, 'a creation is POSTed with --reload-on-create');
+    assert.equal(await world.template('Deployment', 'web'), before, 'still nothing reloaded');
+  });
+
+  it('--webhook-url: a pass lists no workload, not even on a baseline', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    await world.deployment('web', {
+      podSpec: { containers: [container('app', { configMaps: ['app'] })] },
+    });
+    const report = await world.pass('--webhook-url=http://127.0.0.1:9/hook');
+    assert.equal(report.workloads, undefined, 'no workload listed');
+  });
+});
