@@ -10,6 +10,7 @@ import {
   errorOutput,
   passOptions,
   runCommand,
+  singleNamespace,
   startupWarnings,
   type RunFlags,
 } from './options.js';
@@ -30,6 +31,8 @@ async function run(flags: RunFlags): Promise<number> {
 async function runWith(api: Api, flags: RunFlags): Promise<number> {
   const log = createLogger(flags.logFormat, flags.logLevel);
   for (const warning of startupWarnings(flags)) log.warn(warning);
+  const single = singleNamespace(flags);
+  if (single) log.info(`KUBERNETES_NAMESPACE is set: namespace ${single} only`);
   const options = passOptions(flags);
   const version = await checkReachable(api);
   await checkPermissions(api, options, parseConfigMapLocation(flags.state)?.namespace);

@@ -6,8 +6,10 @@ import {
   parseRunFlags,
   passOptions,
   runCommand,
+  singleNamespace,
   startupWarnings,
 } from './options.js';
+import { neededPermissions } from './permissions.js';
 
 describe('labelSelector', () => {
   it("turns Reloader's key:value and key:* into a Kubernetes selector", () => {
@@ -123,5 +125,35 @@ describe("Reloader's flags", () => {
     const options = passOptions(parseRunFlags(['--webhook-url=https://example.com/x']));
     assert.deepEqual(options.scope.workloadKinds, []);
     assert.equal(options.webhookUrl, 'https://example.com/x');
+  });
+});
+
+describe("KUBERNETES_NAMESPACE (Reloader's single-namespace mode)", () => {
+  const env = { KUBERNETES_NAMESPACE: 'team-a' };
+
+  it('without --namespaces, means that namespace only; --namespaces wins', () => {
+    assert.equal(singleNamespace(parseRunFlags([]), env), 'team-a');
+    assert.equal(singleNamespace(parseRunFlags(['--namespaces=b']), env), undefined);
+    assert.equal(singleNamespace(parseRunFlags([]), {}), undefined);
+    const scope = passOptions(parseRunFlags([]), env).scope;
+    assert.deepEqual(scope.namespaces, ['team-a']);
+    assert.deepEqual(passOptions(parseRunFlags(['--namespaces=b']), env).scope.namespaces, ['b']);
+  });
+
+  it('ignores the namespace ignore list and selector, as Reloader does, and says so', () => {
+    const flags = parseRunFlags(['--namespace-selector=team=a', '--namespaces-to-ignore=x']);
+    const { scope } = passOptions(flags, env);
+    assert.equal(scope.namespaceSelector, undefined);
+    assert.deepEqual(scope.namespacesToIgnore, []);
+    const warnings = startupWarnings(flags, env);
+    assert.equal(warnings.length, 2);
+    for (const w of warnings) assert.match(w, /is ignored: KUBERNETES_NAMESPACE .* team-a/);
+  });
+
+  it("asks for no permission outside that namespace and the reloader's own", () => {
+    const flags = parseRunFlags(['--namespace-selector=team=a', '--lease-namespace=team-a']);
+    const needs = neededPermissions(passOptions(flags, env));
+    assert.ok(needs.length > 0);
+    for (const need of needs) assert.equal(need.namespace, 'team-a', JSON.stringify(need));
   });
 });

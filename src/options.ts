@@ -10,6 +10,7 @@ import {
 import { workloadKinds, type WorkloadKind } from './model.js';
 import type { ReloadStrategy } from './patches.js';
 import type { PassOptions } from './pass.js';
+import type { ScopeOptions } from './scope.js';
 import type { SourceKind } from './references.js';
 
 /** Every flag can also come from `POLLING_RELOADER_<FLAG_IN_CAPITALS>`. */
@@ -246,8 +247,19 @@ function reloaderOnlyFlags(): Option[] {
 }
 
 /** One line each for the flags that change what the program does, or do nothing here, when set. */
-export function startupWarnings(flags: RunFlags): string[] {
+export function startupWarnings(flags: RunFlags, env: NodeJS.ProcessEnv = process.env): string[] {
   const warnings: string[] = [];
+  const single = singleNamespace(flags, env);
+  for (const [flag, set] of [
+    ['--namespaces-to-ignore', (flags.namespacesToIgnore ?? []).length > 0],
+    ['--namespace-selector', Boolean(flags.namespaceSelector)],
+  ] as const) {
+    if (single && set) {
+      warnings.push(
+        `${flag} is ignored: KUBERNETES_NAMESPACE keeps the run to namespace ${single} (as in Reloader)`,
+      );
+    }
+  }
   if (flags.webhookUrl) {
     warnings.push('--webhook-url is set: no workload is reloaded; each change is POSTed to it');
   }
@@ -266,11 +278,27 @@ export function startupWarnings(flags: RunFlags): string[] {
   return warnings;
 }
 
-/** The namespace the reloader runs in: its pod's, else `default`. */
+/**
+ * The namespace the reloader runs in: $POD_NAMESPACE, its pod's, else the one namespace
+ * $KUBERNETES_NAMESPACE confines it to, else `default`.
+ */
 function ownNamespace(): string {
   const file = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
-  return existsSync(file) ? readFileSync(file, 'utf8').trim() : 'default';
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  return process.env.KUBERNETES_NAMESPACE?.trim() || 'default';
+}
+
+/**
+ * Reloader's single-namespace mode: `KUBERNETES_NAMESPACE` set and no `--namespaces` means that
+ * namespace only (its chart sets the variable when `watchGlobally` is false).
+ */
+export function singleNamespace(
+  flags: Pick<RunFlags, 'namespaces'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const namespace = env.KUBERNETES_NAMESPACE?.trim();
+  return namespace && (flags.namespaces ?? []).length === 0 ? namespace : undefined;
 }
 
 /** Annotation-name flags, as Reloader names them, and the field each overrides. */
@@ -416,7 +444,7 @@ export function addRunOptions(cmd: Command): Command {
     ).default('polling-reloader-hash-key'),
     flag('--lease-namespace <namespace>', "the reloader's own namespace (hash key, Lease)").default(
       ownNamespace(),
-      '$POD_NAMESPACE, the pod namespace, or default',
+      '$POD_NAMESPACE, the pod namespace, $KUBERNETES_NAMESPACE, or default',
     ),
     flag('--log-format <format>', 'json, or text (Reloader: empty for text)')
       .argParser((raw) => (raw === '' ? 'text' : oneOf(['json', 'text'] as const)(raw)))
@@ -471,8 +499,12 @@ export interface RunFlags {
   [annotationFlag: string]: unknown;
 }
 
-/** What a pass needs, from the flags. */
-export function passOptions(flags: RunFlags): PassOptions {
+/**
+ * What a pass needs, from the flags and the environment: with `KUBERNETES_NAMESPACE` (see
+ * `singleNamespace`), that namespace only, and, as in Reloader, no namespace ignore list or
+ * selector (so no cluster-wide list of namespaces either).
+ */
+export function passOptions(flags: RunFlags, env: NodeJS.ProcessEnv = process.env): PassOptions {
   const names = { ...defaultAnnotationNames };
   for (const [spec, field] of annotationFlags) {
     const value = flags[camel(spec)];
@@ -482,9 +514,7 @@ export function passOptions(flags: RunFlags): PassOptions {
   if (!flags.isArgoRollouts) ignored.add('Rollout');
   return {
     scope: {
-      namespaces: flags.namespaces ?? [],
-      namespacesToIgnore: flags.namespacesToIgnore ?? [],
-      namespaceSelector: flags.namespaceSelector || undefined,
+      ...namespaceScope(flags, singleNamespace(flags, env)),
       resourceLabelSelector: flags.resourceLabelSelector || undefined,
       resourcesToIgnore: flags.resourcesToIgnore ?? [],
       // Webhook mode touches no workload: none is listed, and no permission on one is needed.
@@ -500,6 +530,18 @@ export function passOptions(flags: RunFlags): PassOptions {
     dryRun: flags.dryRun,
     hashKey: { namespace: flags.leaseNamespace, name: flags.hashKeySecret },
     webhookUrl: flags.webhookUrl,
+  };
+}
+
+function namespaceScope(
+  flags: RunFlags,
+  single: string | undefined,
+): Pick<ScopeOptions, 'namespaces' | 'namespacesToIgnore' | 'namespaceSelector'> {
+  if (single) return { namespaces: [single], namespacesToIgnore: [], namespaceSelector: undefined };
+  return {
+    namespaces: flags.namespaces ?? [],
+    namespacesToIgnore: flags.namespacesToIgnore ?? [],
+    namespaceSelector: flags.namespaceSelector || undefined,
   };
 }
 

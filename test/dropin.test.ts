@@ -1,13 +1,16 @@
 // SPEC §7: polling-reloader in place of a Reloader installation: its invocation, its flags, its
 // webhook mode.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { cli, startCli } from './cli.js';
-import { autoWorld, container, World } from './harness.js';
-import { eventually } from './kube.js';
+import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
+import { autoWorld, container, core, kc, World } from './harness.js';
+import { eventually, tokenKubeConfig } from './kube.js';
 
 const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
 
@@ -46,6 +49,52 @@ async function receiver(
   t.after(() => server.close());
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/hook`, received };
+}
+
+/**
+ * What a Role for a reloader confined to one namespace grants there, as a user would write it:
+ * reading sources, changing workloads, and its own hash key, Lease and Job stash.
+ */
+const oneNamespaceRules: V1PolicyRule[] = [
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['list'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'delete'] },
+  {
+    apiGroups: ['apps'],
+    resources: ['deployments', 'statefulsets', 'daemonsets'],
+    verbs: ['list', 'get', 'patch'],
+  },
+  { apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['list', 'get', 'patch'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'get', 'delete', 'create'] },
+  { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'get', 'patch'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
+
+/** A ServiceAccount with `oneNamespaceRules` in its namespace only; a kubeconfig file for it. */
+async function oneNamespaceAccount(namespace: string): Promise<string> {
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  const name = 'reloader';
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  await rbac.createNamespacedRole({
+    namespace,
+    body: { metadata: { name }, rules: oneNamespaceRules },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+  });
+  const token = await core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 600 } },
+  });
+  assert.ok(token.status?.token, 'TokenRequest returned a token');
+  const file = join(mkdtempSync(join(tmpdir(), 'one-namespace-')), 'kubeconfig');
+  writeFileSync(file, tokenKubeConfig(kc, token.status.token).exportConfig(), { mode: 0o600 });
+  return file;
 }
 
 describe('drop-in for Reloader (SPEC §7)', () => {
@@ -93,6 +142,28 @@ describe('drop-in for Reloader (SPEC §7)', () => {
     assert.equal(await run.exited, 0, run.output());
     assert.match(run.output(), /--enable-pprof: .*node --inspect/);
     assert.match(run.output(), /--enable-csi-integration: .*not supported/);
+  });
+
+  it('KUBERNETES_NAMESPACE: a ServiceAccount with rights in that namespace only runs and reloads there', async (t) => {
+    const world = await autoWorld(t);
+    const kubeconfigFile = await oneNamespaceAccount(world.namespace);
+    // As Reloader's chart runs it with watchGlobally=false: the variable, and a namespace
+    // selector it renders anyway (ignored in this mode, as Reloader ignores it).
+    const args = ['--once', `--state=${world.statePath}`, '--namespace-selector=team=a'];
+    const env = { KUBECONFIG: kubeconfigFile, KUBERNETES_NAMESPACE: world.namespace };
+    const baseline = await cli(args, env);
+    assert.equal(baseline.code, 0, baseline.stderr);
+    assert.match(baseline.stderr, /--namespace-selector is ignored/);
+    const before = await world.template('Deployment', 'web');
+
+    await world.setConfigMap('app', { v: '2' });
+    const second = await cli(args, env);
+    assert.equal(second.code, 0, second.stderr);
+    assert.notEqual(await world.template('Deployment', 'web'), before, 'the Deployment rolled');
+
+    const everywhere = await cli(args, { KUBECONFIG: kubeconfigFile });
+    assert.equal(everywhere.code, 1, 'without the variable, a cluster-wide run is refused');
+    assert.match(everywhere.stderr, /missing permission: .*cluster-wide/);
   });
 
   it('an unknown flag is still a one-line error', async () => {
