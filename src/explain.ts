@@ -15,6 +15,7 @@ const reasonText: Record<Trigger['reason'], string> = {
   created: 'it was created',
   deleted: 'it was deleted',
   outdated: "the workload's record holds an older hash",
+  'reloader-outdated': 'the record Stakater Reloader left on the workload names older content',
 };
 
 /** One line per trigger: which source, why it counts, and which rule decided. */

@@ -1,4 +1,5 @@
 import type { Reference, SourceKind } from './references.js';
+import type { ReloaderRecord } from './reloader-records.js';
 
 /** A ConfigMap or Secret as a pass keeps it: identity and keyed hash, never its data. */
 export interface Source {
@@ -56,6 +57,11 @@ export interface Workload {
   reloadedAt?: string | undefined;
   /** Deployments: when polling-reloader paused its rollout (the paused-at annotation). */
   pausedAt?: string | undefined;
+  /**
+   * What Stakater Reloader left on it (its SHA1 hashes), when it carries no record of
+   * polling-reloader's: once polling-reloader has reloaded a workload, its own record counts.
+   */
+  reloader?: ReloaderRecord | undefined;
 }
 
 export function workloadId(w: { kind: WorkloadKind; namespace: string; name: string }): string {

@@ -6,6 +6,7 @@ import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
 import { sourceId, workloadId, type Change, type Source, type Workload } from './model.js';
 import { restoreStashedJobs, stashPrefix } from './job-stash.js';
+import { reloaderShaRequest } from './reloader-records.js';
 import type { ReloadStrategy } from './patches.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
 import { listsEntry, resolveScope, type Scope, type ScopeOptions } from './scope.js';
@@ -77,11 +78,19 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const seen = await observe(deps, options);
   const { previous, hasher, scope, sources, changes } = seen;
   const listing = needsWorkloads(options, seen);
-  const workloads = listing
-    ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
-    : [];
+  const workloads =
+    seen.workloads ??
+    (listing ? await listWorkloads(api, scope, options.plan.names, hasher.keyId) : []);
   const now = deps.now();
-  const plan = planPass({ sources, changes, workloads, options: options.plan, now });
+  const { reloaderHashes } = seen;
+  const plan = planPass({
+    sources,
+    changes,
+    workloads,
+    options: options.plan,
+    now,
+    reloaderHashes,
+  });
   const report: PassReport = {
     baseline: !previous,
     stateProblem: seen.stateProblem,
@@ -144,6 +153,10 @@ interface Observed {
   changes: Change[];
   /** Whether an entry of the state is one this pass listed (see `listsEntry`). */
   listed: (id: string) => boolean;
+  /** The workloads, when a baseline listed them before the sources. */
+  workloads: Workload[] | undefined;
+  /** On a baseline: Reloader's hashes of the sources Reloader records name (see plan.ts). */
+  reloaderHashes: Map<string, string> | undefined;
 }
 
 /**
@@ -164,23 +177,48 @@ function ownObjects(
 /** The hash key, the observed state, and the sources in scope compared with it. */
 async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> {
   const { api, store } = deps;
-  const { namespace, name } = options.hashKey;
-  const hasher = new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
-  const loaded = await store.load();
-  let stateProblem = loaded.problem;
-  let previous = loaded.data;
-  if (previous && previous.keyId !== hasher.keyId) {
-    stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
-    previous = undefined;
-  }
+  const { hasher, previous, stateProblem } = await loadState(deps, options);
   const scope = await resolveScope(api, options.scope);
   const observed = previous?.sources ?? {};
   const own = ownObjects(store, options.hashKey);
-  const sources = await listSources(api, scope, hasher, options.plan.names, observed, own);
+  // A baseline lists the workloads first, so that the content of the sources their Reloader
+  // records name (and of those only) is also hashed as Reloader hashes it, while it is read.
+  const early =
+    !previous && options.webhookUrl === undefined
+      ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
+      : undefined;
+  const reloader = early && reloaderShaRequest(early);
+  const names = options.plan.names;
+  const sources = await listSources(api, scope, hasher, names, observed, own, reloader);
   const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
   const listed = listsEntry(scope, sameSelector);
   const changes = previous ? detectChanges(observed, sources, listed) : [];
-  return { hasher, previous, stateProblem, scope, sources, changes, listed };
+  return {
+    hasher,
+    previous,
+    stateProblem,
+    scope,
+    sources,
+    changes,
+    listed,
+    workloads: early,
+    reloaderHashes: reloader?.found,
+  };
+}
+
+/** The hash key and the observed state, unless it was made with another key. */
+async function loadState(
+  { api, store }: PassDeps,
+  options: PassOptions,
+): Promise<{ hasher: Hasher; previous: StateData | undefined; stateProblem: string | undefined }> {
+  const { namespace, name } = options.hashKey;
+  const hasher = new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
+  const loaded = await store.load();
+  if (loaded.data && loaded.data.keyId !== hasher.keyId) {
+    const stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
+    return { hasher, previous: undefined, stateProblem };
+  }
+  return { hasher, previous: loaded.data, stateProblem: loaded.problem };
 }
 
 /** Performs the plan's reloads (after the Jobs left to re-create); the sources of failed ones. */

@@ -17,6 +17,7 @@ import {
   type Workload,
 } from './model.js';
 import { referenceKey, type SourceKind } from './references.js';
+import { reloaderProvesOutdated } from './reloader-records.js';
 
 /** The flags that shape decisions. */
 export interface PlanOptions {
@@ -34,13 +35,21 @@ export interface PlanInput {
   workloads: Workload[];
   options: PlanOptions;
   now: Date;
+  /**
+   * On a baseline only: Reloader's SHA1 of the current content of the sources that workloads'
+   * Reloader records name, by source id. Only compared with those records; never kept.
+   */
+  reloaderHashes?: ReadonlyMap<string, string> | undefined;
 }
 
 /** Which rule of SPEC §2 made a source trigger a workload. */
 export type Rule = 'reload-list' | 'search' | 'typed-auto' | 'auto' | 'auto-reload-all';
 
-/** Why a trigger fires: a change seen against the state, or the workload's own outdated record. */
-export type Reason = ChangeType | 'outdated';
+/**
+ * Why a trigger fires: a change seen against the state, the workload's own outdated record, or
+ * (on a baseline) the outdated record Stakater Reloader left on it.
+ */
+export type Reason = ChangeType | 'outdated' | 'reloader-outdated';
 
 export interface Trigger {
   kind: SourceKind;
@@ -89,7 +98,14 @@ export function planPass(input: PlanInput): Plan {
   for (const workload of input.workloads) {
     const rules = readRules(workload, input.options.names, warnings);
     const candidates = candidateSources(workload, rules, byNamespace.get(workload.namespace));
-    const context = { workload, rules, options: input.options, sources, changes };
+    const context = {
+      workload,
+      rules,
+      options: input.options,
+      sources,
+      changes,
+      reloaderHashes: input.reloaderHashes,
+    };
     const triggers: Trigger[] = [];
     const record: Record<string, string> = { ...workload.record };
     for (const [kind, name] of candidates) {
@@ -111,6 +127,7 @@ interface Context {
   options: PlanOptions;
   sources: Map<string, Source>;
   changes: Map<string, Change>;
+  reloaderHashes: ReadonlyMap<string, string> | undefined;
 }
 
 /**
@@ -129,7 +146,12 @@ function evaluate(
   const hash = source?.hash ?? DELETED;
   const recorded = ctx.workload.record[referenceKey(kind, name)];
   if (recorded === hash) return { hash };
-  const reason = reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options);
+  const current = ctx.reloaderHashes?.get(id);
+  const reason =
+    reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options) ??
+    (reloaderProvesOutdated(ctx.workload.reloader, kind, name, current)
+      ? 'reloader-outdated'
+      : undefined);
   if (!reason) return hash === DELETED ? undefined : { hash };
   return { hash, trigger: { kind, name, rule, reason, hash } };
 }
