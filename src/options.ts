@@ -435,6 +435,12 @@ export function addRunOptions(cmd: Command): Command {
       '--ignored-workload-types <list>',
       `workload types to leave alone: ${Object.keys(workloadNames).join(', ')}`,
     ).argParser(listOf(workloadType)),
+    flag(
+      '--run-cronjobs-now [bool]',
+      'also start a Job from each CronJob reloaded, at once, as Reloader does',
+    )
+      .argParser(flagBoolean)
+      .default(false),
     flag('--is-Argo-Rollouts [bool]', 'reload Argo Rollouts where their API exists')
       .argParser(flagBoolean)
       .default(true),
@@ -486,6 +492,7 @@ export interface RunFlags {
   resourcesToIgnore?: SourceKind[];
   ignoredWorkloadTypes?: WorkloadKind[];
   isArgoRollouts: boolean;
+  runCronjobsNow: boolean;
   hashKeySecret: string;
   leaseNamespace: string;
   logFormat: 'json' | 'text';
@@ -530,6 +537,7 @@ export function passOptions(flags: RunFlags, env: NodeJS.ProcessEnv = process.en
     dryRun: flags.dryRun,
     hashKey: { namespace: flags.leaseNamespace, name: flags.hashKeySecret },
     webhookUrl: flags.webhookUrl,
+    runCronJobsNow: flags.runCronjobsNow,
   };
 }
 

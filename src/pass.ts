@@ -23,6 +23,8 @@ export interface PassOptions {
   hashKey: { namespace: string; name: string };
   /** Reloader's webhook mode: no workload is listed or reloaded; each change is POSTed here. */
   webhookUrl?: string | undefined;
+  /** Start a Job from each CronJob reloaded, as Reloader does. */
+  runCronJobsNow?: boolean | undefined;
 }
 
 export interface PassDeps {
@@ -230,7 +232,13 @@ async function reloadAll(
   // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
   report.outcomes = await restoreStashedJobs(deps.api, options, deps.canAct);
   const stashNamespace = options.hashKey.namespace;
-  const ctx = { strategy: options.strategy, names: options.plan.names, keyId, now };
+  const ctx = {
+    strategy: options.strategy,
+    names: options.plan.names,
+    keyId,
+    now,
+    runCronJobsNow: options.runCronJobsNow === true,
+  };
   report.outcomes.push(...(await applyAll(deps, report.plan.reloads, { ...ctx, stashNamespace })));
   return report.outcomes
     .filter((o) => o.outcome.status === 'failed')

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Api } from './api.js';
-import { notActing } from './apply.js';
+import { notActing, type Outcome } from './apply.js';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { startHealthServer } from './health.js';
 import { message } from './errors.js';
 import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
 import { runPass, type PassOptions, type PassReport } from './pass.js';
+import type { Reload } from './plan.js';
 import type { StateStore } from './state.js';
 
 /** Exit codes: 0 done, 1 bad input or unreachable cluster (nothing changed), 3 some reloads failed. */
@@ -198,16 +199,21 @@ function exitCode(report: PassReport): number {
   return failed || report.saveError ? exitFailedReloads : 0;
 }
 
+function logOutcome(log: Logger, reload: Reload, outcome: Outcome): void {
+  const because = reload.triggers.map(describeTrigger);
+  if (outcome.status === 'failed') {
+    log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
+    return;
+  }
+  const job = outcome.job ? `, started Job ${outcome.job}` : '';
+  log.info({ because }, `${outcome.status}: ${describeReload(reload)}${job}`);
+}
+
 function logReport(log: Logger, report: PassReport): void {
   if (report.stateProblem) log.warn(report.stateProblem);
   for (const warning of report.plan.warnings) log.warn(warning);
   const done = report.outcomes.filter((o) => o.outcome !== notActing);
-  for (const { reload, outcome } of done) {
-    const because = reload.triggers.map(describeTrigger);
-    if (outcome.status === 'failed')
-      log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
-    else log.info({ because }, `${outcome.status}: ${describeReload(reload)}`);
-  }
+  for (const { reload, outcome } of done) logOutcome(log, reload, outcome);
   for (const { change, error } of report.webhooks) {
     const what = `${change.namespace}/${change.kind}/${change.name} (${change.type})`;
     if (error) log.error(`webhook for ${what} failed, kept pending: ${error}`);
