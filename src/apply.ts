@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from './api.js';
+import { cronJobSuspended, jobFromCronJob, startJob } from './cronjob-run.js';
 import { message, statusOf } from './errors.js';
 import { dropStash, ensureJob, notRecreated, writeStash, type JobStash } from './job-stash.js';
 import { workloadId } from './model.js';
@@ -15,7 +16,12 @@ import { jobFinished, workloadPath, type WorkloadObject } from './workloads.js';
 
 /** What became of one planned reload. */
 export type Outcome =
-  | { status: 'patched' | 'recreated' | 'already-done' | 'finished-job'; ops: JsonPatchOp[] }
+  | {
+      status: 'patched' | 'recreated' | 'already-done' | 'finished-job';
+      ops: JsonPatchOp[];
+      /** The Job started from a reloaded CronJob (`--run-cronjobs-now`). */
+      job?: string;
+    }
   | { status: 'failed'; error: string };
 
 export interface RetryPolicy {
@@ -37,6 +43,8 @@ function retryable(err: unknown): boolean {
 export interface ApplyContext extends PatchContext {
   /** The reloader's own namespace (`--lease-namespace`): see src/job-stash.ts. */
   stashNamespace: string;
+  /** Start a Job from each CronJob reloaded, as Reloader does (`--run-cronjobs-now`). */
+  runCronJobsNow?: boolean;
 }
 
 /** Performs one planned reload; see `reloadApplier`. */
@@ -117,6 +125,8 @@ async function applyReload(
 ): Promise<Outcome> {
   const { kind, namespace, name } = reload.workload;
   const path = workloadPath(kind, namespace, name);
+  // A Job started from a CronJob in an attempt that then failed is not started again.
+  const started: { job?: string | undefined } = {};
   return withRetries(retry, reload, async () => {
     const obj = await api.request<WorkloadObject>({ path });
     if (kind === 'Job' && leftAlone(obj)) return { status: 'finished-job', ops: [] };
@@ -127,8 +137,7 @@ async function applyReload(
       const done = await recreateJob(api, { ctx, canAct, reload }, obj, ops);
       return done ? { status: 'recreated', ops } : notActing;
     }
-    await patch(api, path, ops);
-    return { status: 'patched', ops };
+    return patchWorkload(api, { path, obj, ops, reload, ctx }, started);
   });
 }
 
@@ -154,6 +163,44 @@ export function markApplier(
       return { status: 'patched', ops };
     });
   };
+}
+
+/** Patches a workload (a CronJob: after starting a Job from it, when asked to). */
+async function patchWorkload(
+  api: Api,
+  { path, obj, ops, reload, ctx }: PatchTarget,
+  started: { job?: string | undefined },
+): Promise<Outcome> {
+  if (reload.workload.kind === 'CronJob')
+    started.job ??= await startNow(api, obj, ops, { reload, ctx });
+  await patch(api, path, ops);
+  return { status: 'patched', ops, ...(started.job !== undefined && { job: started.job }) };
+}
+
+interface PatchTarget {
+  path: string;
+  obj: WorkloadObject;
+  ops: JsonPatchOp[];
+  reload: Reload;
+  ctx: ApplyContext;
+}
+
+/**
+ * With `--run-cronjobs-now`, starts a Job from the CronJob as it is about to be reloaded (unless it
+ * is suspended), before the patch: a crash between the two makes the next pass retry the reload,
+ * which finds the Job started (its name derives from the reload) instead of losing it. The name of
+ * the Job, or undefined when none is started.
+ */
+async function startNow(
+  api: Api,
+  cronJob: WorkloadObject,
+  ops: JsonPatchOp[],
+  { reload, ctx }: { reload: Reload; ctx: ApplyContext },
+): Promise<string | undefined> {
+  if (!ctx.runCronJobsNow || cronJobSuspended(cronJob)) return undefined;
+  const job = jobFromCronJob(cronJob, ops, reload.triggers);
+  await startJob(api, job);
+  return job.metadata?.name;
 }
 
 /**

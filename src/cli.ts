@@ -5,7 +5,15 @@ import { checkReachable, connect } from './kube.js';
 import { leaseIdentity, LeaseLock } from './lease.js';
 import type { Api } from './api.js';
 import { createLogger } from './log.js';
-import { envPrefix, errorOutput, passOptions, runCommand, type RunFlags } from './options.js';
+import {
+  envPrefix,
+  errorOutput,
+  passOptions,
+  runCommand,
+  singleNamespace,
+  startupWarnings,
+  type RunFlags,
+} from './options.js';
 import { checkPermissions } from './permissions.js';
 import { runOnce, runScheduled } from './runner.js';
 import { openStateStore, parseConfigMapLocation } from './configmap-state.js';
@@ -22,6 +30,9 @@ async function run(flags: RunFlags): Promise<number> {
 
 async function runWith(api: Api, flags: RunFlags): Promise<number> {
   const log = createLogger(flags.logFormat, flags.logLevel);
+  for (const warning of startupWarnings(flags)) log.warn(warning);
+  const single = singleNamespace(flags);
+  if (single) log.info(`KUBERNETES_NAMESPACE is set: namespace ${single} only`);
   const options = passOptions(flags);
   const version = await checkReachable(api);
   await checkPermissions(api, options, parseConfigMapLocation(flags.state)?.namespace);
@@ -45,16 +56,20 @@ async function runWith(api: Api, flags: RunFlags): Promise<number> {
 
 const program = new Command('polling-reloader')
   .description(
-    'Restarts Kubernetes workloads when the ConfigMaps or Secrets they use change, by polling.',
+    'Restarts Kubernetes workloads when the ConfigMaps or Secrets they use change, by polling.\n' +
+      'With no command, runs `run` with the flags given (as Reloader is run).',
   )
   .version('0.1.0')
   .showHelpAfterError(false)
   .configureOutput(errorOutput);
 
+// With no command, `run`: an image, chart or manifest written for Reloader's `reloader [flags]`
+// works as it is (SPEC §7).
 program.addCommand(
   runCommand(async (flags) => {
     process.exitCode = await run(flags);
   }),
+  { isDefault: true },
 );
 
 /** The log level the command line (or its environment variable) asks for, read as commander does. */

@@ -43,6 +43,7 @@ function report(
     saved: false,
     changes: [{ kind: 'ConfigMap', namespace: 'ns', name: 'cfg', type: 'updated', hash: 'h2' }],
     plan: { reloads, warnings: [] },
+    webhooks: [],
     outcomes: [],
     pending: [],
     batch: { ...batch, options, warnings: [] },

@@ -17,6 +17,7 @@ const reasonText: Record<Trigger['reason'], string> = {
   deleted: 'it was deleted',
   outdated: "the workload's record holds an older hash",
   'held-back': 'a batch held this reload back (the held-back label on the workload)',
+  'reloader-outdated': 'the record Stakater Reloader left on the workload names older content',
 };
 
 /** One line per trigger: which source, why it counts, and which rule decided. */
@@ -88,6 +89,9 @@ export function formatPlan(report: PassReport): string {
     lines.push(`  changed: ${change.namespace}/${change.kind}/${change.name} (${change.type})`);
   }
   lines.push(...batchLines(report.batch));
+  for (const { change } of report.webhooks) {
+    lines.push(`post the webhook for ${change.namespace}/${change.kind}/${change.name}`);
+  }
   if (report.plan.reloads.length === 0) lines.push('nothing to reload');
   for (const reload of report.batch.now) {
     lines.push(`reload ${describeReload(reload)}`);

@@ -1,4 +1,5 @@
 import type { Reference, SourceKind } from './references.js';
+import type { ReloaderRecord } from './reloader-records.js';
 import type { RolloutHealth } from './rollout-health.js';
 
 /** A ConfigMap or Secret as a pass keeps it: identity and keyed hash, never its data. */
@@ -64,6 +65,11 @@ export interface Workload {
   heldBack?: string | undefined;
   /** Where its rollout stands, read from its status when it was listed (`--wait-healthy`). */
   rollout?: RolloutHealth | undefined;
+  /**
+   * What Stakater Reloader left on it (its SHA1 hashes), when it carries no record of
+   * polling-reloader's: once polling-reloader has reloaded a workload, its own record counts.
+   */
+  reloader?: ReloaderRecord | undefined;
 }
 
 export function workloadId(w: { kind: WorkloadKind; namespace: string; name: string }): string {

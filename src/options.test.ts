@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { labelSelector, parseRunFlags, passOptions } from './options.js';
+import {
+  csvFields,
+  labelSelector,
+  parseRunFlags,
+  passOptions,
+  runCommand,
+  singleNamespace,
+  startupWarnings,
+} from './options.js';
+import { neededPermissions } from './permissions.js';
 
 describe('labelSelector', () => {
   it("turns Reloader's key:value and key:* into a Kubernetes selector", () => {
@@ -44,5 +53,127 @@ describe('reload storm flags (SPEC §10)', () => {
     assert.equal(passOptions(parseRunFlags([])).batch.waitHealthy, false);
     assert.equal(passOptions(parseRunFlags(['--wait-healthy'])).batch.waitHealthy, true);
     assert.equal(passOptions(parseRunFlags(['--wait-healthy=false'])).batch.waitHealthy, false);
+  });
+});
+
+describe("Reloader's flags", () => {
+  const booleans = runCommand(() => Promise.resolve())
+    .options.filter((o) => o.flags.endsWith('[bool]'))
+    .map((o) => o.long ?? '');
+
+  it("every boolean flag takes Go's spellings", () => {
+    assert.ok(booleans.length >= 9, booleans.join(' '));
+    for (const flag of booleans) {
+      const key = flag.slice(2).replace(/-([a-zA-Z])/g, (_, c: string) => c.toUpperCase());
+      for (const raw of ['1', 't', 'T', 'TRUE', 'true', 'True']) {
+        assert.equal(parseRunFlags([`${flag}=${raw}`])[key], true, `${flag}=${raw}`);
+      }
+      for (const raw of ['0', 'f', 'F', 'FALSE', 'false', 'False']) {
+        assert.equal(parseRunFlags([`${flag}=${raw}`])[key], false, `${flag}=${raw}`);
+      }
+      assert.equal(parseRunFlags([flag])[key], true, `${flag} alone`);
+      assert.throws(() => parseRunFlags([`${flag}=yes`]), /not a boolean/, flag);
+    }
+  });
+
+  it('accepts every flag Reloader 1.4 defines', () => {
+    const flags = parseRunFlags([
+      '--enable-ha=true',
+      '--sync-after-restart',
+      '--webhook-url=http://127.0.0.1:9/hook',
+      '--enable-pprof',
+      '--pprof-addr=:6061',
+      '--enable-csi-integration=false',
+      '--is-Argo-Rollouts=True',
+      '--log-level=panic',
+    ]);
+    assert.equal(flags.enableHa, true);
+    assert.equal(flags.syncAfterRestart, true);
+    assert.equal(flags.webhookUrl, 'http://127.0.0.1:9/hook');
+    assert.equal(flags.pprofAddr, ':6061');
+    assert.equal(flags.isArgoRollouts, true);
+    assert.equal(flags.logLevel, 'fatal');
+    assert.equal(parseRunFlags(['--log-level=FATAL']).logLevel, 'fatal');
+    assert.equal(parseRunFlags(['--log-level=warning']).logLevel, 'warn');
+    assert.throws(() => parseRunFlags(['--log-level=loud']), /fatal/);
+    assert.throws(() => parseRunFlags(['--webhook-url=ftp://x']), /not an http/);
+  });
+
+  it('reads a list value wrapped in quotes as Reloader does (its chart renders them)', () => {
+    const flags = parseRunFlags([
+      '--namespace-selector="team=a"',
+      '--resource-label-selector="app:web,tier=db"',
+      '--namespaces="a,b",c',
+    ]);
+    assert.equal(flags.namespaceSelector, 'team=a');
+    assert.equal(flags.resourceLabelSelector, 'app=web,tier=db');
+    assert.deepEqual(flags.namespaces, ['a,b', 'c']);
+    assert.throws(() => parseRunFlags(['--namespaces="a']), /unclosed quote/);
+    assert.throws(() => parseRunFlags(['--namespaces=a"b']), /stray quote/);
+  });
+
+  it('adds up a list flag given more than once, as Reloader does', () => {
+    const flags = parseRunFlags([
+      '--namespaces=a',
+      '--namespaces=b,c',
+      '--ignored-workload-types=jobs',
+      '--ignored-workload-types=cronjobs',
+      '--namespace-selector=team:a',
+      '--namespace-selector=tier=web',
+    ]);
+    assert.deepEqual(flags.namespaces, ['a', 'b', 'c']);
+    assert.deepEqual(flags.ignoredWorkloadTypes, ['Job', 'CronJob']);
+    assert.equal(flags.namespaceSelector, 'team=a,tier=web');
+  });
+
+  it('csvFields splits as a CSV record, quotes and doubled quotes included', () => {
+    assert.deepEqual(csvFields('a, b ,,c'), ['a', 'b', 'c']);
+    assert.deepEqual(csvFields('"x=""1""",y'), ['x="1"', 'y']);
+    assert.deepEqual(csvFields(''), []);
+  });
+
+  it('says what to use instead of pprof, and that CSI is not supported yet', () => {
+    assert.deepEqual(startupWarnings(parseRunFlags([])), []);
+    const [pprof, csi] = startupWarnings(
+      parseRunFlags(['--enable-pprof', '--enable-csi-integration']),
+    );
+    assert.match(pprof ?? '', /--inspect|--cpu-prof/);
+    assert.match(csi ?? '', /not supported/);
+  });
+
+  it('webhook mode touches no workload: no kind is listed, so none needs a permission', () => {
+    const options = passOptions(parseRunFlags(['--webhook-url=https://example.com/x']));
+    assert.deepEqual(options.scope.workloadKinds, []);
+    assert.equal(options.webhookUrl, 'https://example.com/x');
+  });
+});
+
+describe("KUBERNETES_NAMESPACE (Reloader's single-namespace mode)", () => {
+  const env = { KUBERNETES_NAMESPACE: 'team-a' };
+
+  it('without --namespaces, means that namespace only; --namespaces wins', () => {
+    assert.equal(singleNamespace(parseRunFlags([]), env), 'team-a');
+    assert.equal(singleNamespace(parseRunFlags(['--namespaces=b']), env), undefined);
+    assert.equal(singleNamespace(parseRunFlags([]), {}), undefined);
+    const scope = passOptions(parseRunFlags([]), env).scope;
+    assert.deepEqual(scope.namespaces, ['team-a']);
+    assert.deepEqual(passOptions(parseRunFlags(['--namespaces=b']), env).scope.namespaces, ['b']);
+  });
+
+  it('ignores the namespace ignore list and selector, as Reloader does, and says so', () => {
+    const flags = parseRunFlags(['--namespace-selector=team=a', '--namespaces-to-ignore=x']);
+    const { scope } = passOptions(flags, env);
+    assert.equal(scope.namespaceSelector, undefined);
+    assert.deepEqual(scope.namespacesToIgnore, []);
+    const warnings = startupWarnings(flags, env);
+    assert.equal(warnings.length, 2);
+    for (const w of warnings) assert.match(w, /is ignored: KUBERNETES_NAMESPACE .* team-a/);
+  });
+
+  it("asks for no permission outside that namespace and the reloader's own", () => {
+    const flags = parseRunFlags(['--namespace-selector=team=a', '--lease-namespace=team-a']);
+    const needs = neededPermissions(passOptions(flags, env));
+    assert.ok(needs.length > 0);
+    for (const need of needs) assert.equal(need.namespace, 'team-a', JSON.stringify(need));
   });
 });

@@ -5,12 +5,12 @@ import {
   defaultAnnotationNames,
   parseBoolean,
   parseDuration,
-  parseList,
   type AnnotationNames,
 } from './annotations.js';
 import { workloadKinds, type WorkloadKind } from './model.js';
 import type { ReloadStrategy } from './patches.js';
 import type { PassOptions } from './pass.js';
+import type { ScopeOptions } from './scope.js';
 import type { SourceKind } from './references.js';
 
 /** Every flag can also come from `POLLING_RELOADER_<FLAG_IN_CAPITALS>`. */
@@ -20,11 +20,72 @@ export function envName(flag: string): string {
   return envPrefix + flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
 }
 
-const bool = (raw: string): boolean => {
+/** Go's `strconv.ParseBool` spellings, which Reloader's flags accept. */
+const goTrue = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const goFalse = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/**
+ * A boolean flag's value: Go's spellings (`1`, `t`, `TRUE`, `0`, `f`, `False`, …), as Reloader
+ * reads its flags, and `true` or `false` in any case.
+ */
+export function flagBoolean(raw: string): boolean {
+  if (goTrue.has(raw)) return true;
+  if (goFalse.has(raw)) return false;
   const parsed = parseBoolean(raw);
-  if (!parsed.ok) throw new InvalidArgumentError(parsed.problem);
+  if (!parsed.ok) {
+    throw new InvalidArgumentError(
+      `"${raw}" is not a boolean (use true or false; Go's 1, t, T, TRUE, 0, f, F, FALSE work too)`,
+    );
+  }
   return parsed.value;
-};
+}
+
+/**
+ * The fields of a list flag as Reloader's flag library reads them (a CSV record): separated by
+ * commas, each one possibly wrapped in double quotes (`""` inside is one quote), so that
+ * `--namespace-selector="team=a"`, as Reloader's chart renders it, means `team=a`. Blanks around
+ * a field are trimmed and empty fields dropped.
+ */
+export function csvFields(raw: string): string[] {
+  const fields: string[] = [];
+  let at = 0;
+  while (at <= raw.length) {
+    let field: string;
+    if (raw[at] === '"') {
+      const end = closingQuote(raw, at + 1);
+      field = raw.slice(at + 1, end).replace(/""/g, '"');
+      at = end + 1;
+      if (at < raw.length && raw[at] !== ',') {
+        throw new InvalidArgumentError(`unexpected text after the closing quote in ${raw}`);
+      }
+    } else {
+      const end = raw.indexOf(',', at);
+      field = raw.slice(at, end < 0 ? raw.length : end);
+      at = end < 0 ? raw.length : end;
+      if (field.includes('"')) throw new InvalidArgumentError(`a stray quote in ${raw}`);
+    }
+    fields.push(field.trim());
+    at += 1;
+  }
+  return fields.filter((f) => f.length > 0);
+}
+
+function closingQuote(raw: string, from: number): number {
+  for (let i = from; i < raw.length; i++) {
+    if (raw[i] !== '"') continue;
+    if (raw[i + 1] !== '"') return i;
+    i += 1;
+  }
+  throw new InvalidArgumentError(`an unclosed quote in ${raw}`);
+}
+
+/**
+ * A list flag: its fields read as `csvFields` does, then each checked by `item`. Given more than
+ * once, the values add up, as Reloader's list flags do.
+ */
+function listOf<T>(item: (field: string) => T): (raw: string, previous?: T[]) => T[] {
+  return (raw, previous) => [...(previous ?? []), ...csvFields(raw).map(item)];
+}
 
 function oneOf<T extends string>(allowed: readonly T[]): (raw: string) => T {
   return (raw) => {
@@ -72,6 +133,16 @@ export function labelSelector(raw: string): string {
   return selectorTerms(raw).map(selectorTerm).join(',');
 }
 
+/**
+ * A selector flag: its fields read as `csvFields` does (so that a value in quotes, as Reloader's
+ * chart renders it, works), joined with commas as Reloader joins them, then read by
+ * `labelSelector`. Given more than once, the terms add up.
+ */
+function selectorFlag(raw: string, previous?: string): string {
+  const terms = labelSelector(csvFields(raw).join(','));
+  return previous ? `${previous},${terms}` : terms;
+}
+
 const labelKey = String.raw`(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?`;
 const labelValue = String.raw`(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
 const valueList = String.raw`\(\s*${labelValue}(?:\s*,\s*${labelValue})*\s*\)`;
@@ -99,12 +170,10 @@ function selectorTerm(term: string): string {
 
 const resourceNames: Record<string, SourceKind> = { configmaps: 'ConfigMap', secrets: 'Secret' };
 
-function resources(raw: string): SourceKind[] {
-  return parseList(raw).map((entry) => {
-    const kind = resourceNames[entry.toLowerCase()];
-    if (!kind) throw new InvalidArgumentError(`"${entry}" is not configMaps or secrets`);
-    return kind;
-  });
+function resource(entry: string): SourceKind {
+  const kind = resourceNames[entry.toLowerCase()];
+  if (!kind) throw new InvalidArgumentError(`"${entry}" is not configMaps or secrets`);
+  return kind;
 }
 
 const workloadNames: Record<string, WorkloadKind> = {
@@ -116,23 +185,127 @@ const workloadNames: Record<string, WorkloadKind> = {
   rollouts: 'Rollout',
 };
 
-function workloadTypes(raw: string): WorkloadKind[] {
-  return parseList(raw).map((entry) => {
-    const kind = workloadNames[entry.toLowerCase()];
-    if (!kind) {
-      throw new InvalidArgumentError(
-        `"${entry}" is not one of ${Object.keys(workloadNames).join(', ')}`,
-      );
-    }
-    return kind;
-  });
+function workloadType(entry: string): WorkloadKind {
+  const kind = workloadNames[entry.toLowerCase()];
+  if (!kind) {
+    throw new InvalidArgumentError(
+      `"${entry}" is not one of ${Object.keys(workloadNames).join(', ')}`,
+    );
+  }
+  return kind;
 }
 
-/** The namespace the reloader runs in: its pod's, else `default`. */
+const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+/** A level the logger knows. */
+export type LogLevel = (typeof logLevels)[number];
+
+/** Reloader's log levels (logrus: any case, `warning`, `panic`), as the logger names them. */
+function logLevel(raw: string): LogLevel {
+  const lower = raw.toLowerCase();
+  const named = lower === 'warning' ? 'warn' : lower === 'panic' ? 'fatal' : lower;
+  if ((logLevels as readonly string[]).includes(named)) return named as LogLevel;
+  throw new InvalidArgumentError(`use one of: ${logLevels.join(', ')}, warning, panic`);
+}
+
+const webhookUrl = (raw: string): string => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgumentError('not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError('not an http or https URL');
+  return raw;
+};
+
+/**
+ * The flags Reloader has and a poller takes for compatibility: accepted with their meaning, or
+ * with a warning where there is no equivalent (see `startupWarnings`).
+ */
+function reloaderOnlyFlags(): Option[] {
+  return [
+    flag('--enable-ha [bool]', 'accepted as in Reloader: the Lease is always held')
+      .argParser(flagBoolean)
+      .default(false),
+    flag(
+      '--sync-after-restart [bool]',
+      'accepted as in Reloader: the state always carries changes across restarts',
+    )
+      .argParser(flagBoolean)
+      .default(false),
+    flag(
+      '--webhook-url <url>',
+      'reload nothing: POST each change to this URL instead, as Reloader does',
+    ).argParser(webhookUrl),
+    flag('--enable-pprof [bool]', "Go's pprof: not available; a warning says what to use instead")
+      .argParser(flagBoolean)
+      .default(false),
+    flag('--pprof-addr <address>', 'accepted as in Reloader; unused (see --enable-pprof)').default(
+      ':6060',
+    ),
+    flag(
+      '--enable-csi-integration [bool]',
+      'SecretProviderClassPodStatus sources: not supported yet (a warning says so)',
+    )
+      .argParser(flagBoolean)
+      .default(false),
+  ];
+}
+
+/** One line each for the flags that change what the program does, or do nothing here, when set. */
+export function startupWarnings(flags: RunFlags, env: NodeJS.ProcessEnv = process.env): string[] {
+  const warnings: string[] = [];
+  const single = singleNamespace(flags, env);
+  for (const [flag, set] of [
+    ['--namespaces-to-ignore', (flags.namespacesToIgnore ?? []).length > 0],
+    ['--namespace-selector', Boolean(flags.namespaceSelector)],
+  ] as const) {
+    if (single && set) {
+      warnings.push(
+        `${flag} is ignored: KUBERNETES_NAMESPACE keeps the run to namespace ${single} (as in Reloader)`,
+      );
+    }
+  }
+  if (flags.webhookUrl) {
+    warnings.push('--webhook-url is set: no workload is reloaded; each change is POSTed to it');
+  }
+  if (flags.enablePprof) {
+    warnings.push(
+      "--enable-pprof: Go's pprof does not exist in Node.js: profile with node --cpu-prof or " +
+        'node --inspect, or take heap snapshots with NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2',
+    );
+  }
+  if (flags.enableCsiIntegration) {
+    warnings.push(
+      '--enable-csi-integration: SecretProviderClassPodStatus sources are not supported yet: ' +
+        'only ConfigMaps and Secrets are watched',
+    );
+  }
+  return warnings;
+}
+
+/**
+ * The namespace the reloader runs in: $POD_NAMESPACE, its pod's, else the one namespace
+ * $KUBERNETES_NAMESPACE confines it to, else `default`.
+ */
 function ownNamespace(): string {
   const file = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
-  return existsSync(file) ? readFileSync(file, 'utf8').trim() : 'default';
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  return process.env.KUBERNETES_NAMESPACE?.trim() || 'default';
+}
+
+/**
+ * Reloader's single-namespace mode: `KUBERNETES_NAMESPACE` set and no `--namespaces` means that
+ * namespace only (its chart sets the variable when `watchGlobally` is false).
+ */
+export function singleNamespace(
+  flags: Pick<RunFlags, 'namespaces'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const namespace = env.KUBERNETES_NAMESPACE?.trim();
+  return namespace && (flags.namespaces ?? []).length === 0 ? namespace : undefined;
 }
 
 /** Annotation-name flags, as Reloader names them, and the field each overrides. */
@@ -192,10 +365,10 @@ export function parseRunFlags(argv: string[]): RunFlags {
 export function addRunOptions(cmd: Command): Command {
   const options = [
     flag('--once [bool]', 'run one pass, then exit (the CronJob mode)')
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(false),
     flag('--dry-run [bool]', 'print the plan and why; change nothing in the cluster or the state')
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(false),
     flag(
       '--interval <duration>',
@@ -237,38 +410,44 @@ export function addRunOptions(cmd: Command): Command {
       '--auto-reload-all [bool]',
       'reload every workload that references a changed object, unless it opts out',
     )
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(false),
     flag('--reload-strategy <strategy>', 'how a reload changes the pod template')
       .argParser(oneOf<ReloadStrategy>(['annotations', 'env-vars']))
       .default('annotations'),
     flag('--reload-on-create [bool]', 'reload when a referenced object is created')
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(false),
     flag('--reload-on-delete [bool]', 'reload when a referenced object is deleted')
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(false),
     flag('--namespaces <list>', 'only these namespaces, comma-separated (default: all)').argParser(
-      parseList,
+      listOf(String),
     ),
     flag('--namespaces-to-ignore <list>', 'namespaces to leave alone, comma-separated').argParser(
-      parseList,
+      listOf(String),
     ),
     flag(
       '--namespace-selector <selector>',
       'only namespaces with these labels (key:value or key=value)',
-    ).argParser(labelSelector),
+    ).argParser(selectorFlag),
     flag(
       '--resource-label-selector <selector>',
       'only ConfigMaps and Secrets with these labels',
-    ).argParser(labelSelector),
+    ).argParser(selectorFlag),
     flag('--resources-to-ignore <list>', 'configMaps or secrets: never look at them').argParser(
-      resources,
+      listOf(resource),
     ),
     flag(
       '--ignored-workload-types <list>',
       `workload types to leave alone: ${Object.keys(workloadNames).join(', ')}`,
-    ).argParser(workloadTypes),
+    ).argParser(listOf(workloadType)),
+    flag(
+      '--run-cronjobs-now [bool]',
+      'also start a Job from each CronJob reloaded, at once, as Reloader does',
+    )
+      .argParser(flagBoolean)
+      .default(false),
     flag(
       '--max-reloads-per-pass <n>',
       'roll at most n workloads a pass; the rest wait, in line, for the next passes',
@@ -277,10 +456,10 @@ export function addRunOptions(cmd: Command): Command {
       '--wait-healthy [bool]',
       'a batch waits until the workloads rolled before it are available at their new revision',
     )
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(false),
     flag('--is-Argo-Rollouts [bool]', 'reload Argo Rollouts where their API exists')
-      .argParser(bool)
+      .argParser(flagBoolean)
       .default(true),
     flag(
       '--hash-key-secret <name>',
@@ -288,18 +467,15 @@ export function addRunOptions(cmd: Command): Command {
     ).default('polling-reloader-hash-key'),
     flag('--lease-namespace <namespace>', "the reloader's own namespace (hash key, Lease)").default(
       ownNamespace(),
-      '$POD_NAMESPACE, the pod namespace, or default',
+      '$POD_NAMESPACE, the pod namespace, $KUBERNETES_NAMESPACE, or default',
     ),
     flag('--log-format <format>', 'json, or text (Reloader: empty for text)')
       .argParser((raw) => (raw === '' ? 'text' : oneOf(['json', 'text'] as const)(raw)))
       .default('text'),
-    flag('--log-level <level>', 'trace, debug, info, warn, error')
-      .argParser((raw) =>
-        oneOf(['trace', 'debug', 'info', 'warn', 'error'] as const)(
-          raw === 'warning' ? 'warn' : raw,
-        ),
-      )
+    flag('--log-level <level>', 'trace, debug, info, warn(ing), error, fatal, panic (as fatal)')
+      .argParser(logLevel)
       .default('info'),
+    ...reloaderOnlyFlags(),
     ...annotationFlags.map(([spec, field]) =>
       flag(`${spec} <name>`, 'annotation name').default(defaultAnnotationNames[field]),
     ),
@@ -335,15 +511,26 @@ export interface RunFlags {
   maxReloadsPerPass?: number;
   waitHealthy: boolean;
   isArgoRollouts: boolean;
+  runCronjobsNow: boolean;
   hashKeySecret: string;
   leaseNamespace: string;
   logFormat: 'json' | 'text';
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  logLevel: LogLevel;
+  enableHa: boolean;
+  syncAfterRestart: boolean;
+  webhookUrl?: string;
+  enablePprof: boolean;
+  pprofAddr: string;
+  enableCsiIntegration: boolean;
   [annotationFlag: string]: unknown;
 }
 
-/** What a pass needs, from the flags. */
-export function passOptions(flags: RunFlags): PassOptions {
+/**
+ * What a pass needs, from the flags and the environment: with `KUBERNETES_NAMESPACE` (see
+ * `singleNamespace`), that namespace only, and, as in Reloader, no namespace ignore list or
+ * selector (so no cluster-wide list of namespaces either).
+ */
+export function passOptions(flags: RunFlags, env: NodeJS.ProcessEnv = process.env): PassOptions {
   const names = { ...defaultAnnotationNames };
   for (const [spec, field] of annotationFlags) {
     const value = flags[camel(spec)];
@@ -353,12 +540,11 @@ export function passOptions(flags: RunFlags): PassOptions {
   if (!flags.isArgoRollouts) ignored.add('Rollout');
   return {
     scope: {
-      namespaces: flags.namespaces ?? [],
-      namespacesToIgnore: flags.namespacesToIgnore ?? [],
-      namespaceSelector: flags.namespaceSelector || undefined,
+      ...namespaceScope(flags, singleNamespace(flags, env)),
       resourceLabelSelector: flags.resourceLabelSelector || undefined,
       resourcesToIgnore: flags.resourcesToIgnore ?? [],
-      workloadKinds: workloadKinds.filter((k) => !ignored.has(k)),
+      // Webhook mode touches no workload: none is listed, and no permission on one is needed.
+      workloadKinds: flags.webhookUrl ? [] : workloadKinds.filter((k) => !ignored.has(k)),
     },
     plan: {
       names,
@@ -370,6 +556,20 @@ export function passOptions(flags: RunFlags): PassOptions {
     dryRun: flags.dryRun,
     hashKey: { namespace: flags.leaseNamespace, name: flags.hashKeySecret },
     batch: { maxPerPass: flags.maxReloadsPerPass, waitHealthy: flags.waitHealthy },
+    webhookUrl: flags.webhookUrl,
+    runCronJobsNow: flags.runCronjobsNow,
+  };
+}
+
+function namespaceScope(
+  flags: RunFlags,
+  single: string | undefined,
+): Pick<ScopeOptions, 'namespaces' | 'namespacesToIgnore' | 'namespaceSelector'> {
+  if (single) return { namespaces: [single], namespacesToIgnore: [], namespaceSelector: undefined };
+  return {
+    namespaces: flags.namespaces ?? [],
+    namespacesToIgnore: flags.namespacesToIgnore ?? [],
+    namespaceSelector: flags.namespaceSelector || undefined,
   };
 }
 

@@ -50,14 +50,10 @@ describe('nextState', () => {
   const observed = { 'ns/ConfigMap/a': entry('old'), 'ns/ConfigMap/b': entry('old') };
 
   it('keeps the change of a held-back reload pending, as that of a failed one', () => {
-    const next = nextState(
-      'k',
-      now,
-      sources,
-      observed,
-      [reload('x', [['a', 'updated']])],
-      [reload('y', [['b', 'updated']]), reload('z', [['c', 'created']])],
-    );
+    const next = nextState('k', now, sources, observed, {
+      failed: [reload('x', [['a', 'updated']])],
+      heldBack: [reload('y', [['b', 'updated']]), reload('z', [['c', 'created']])],
+    });
     assert.deepEqual(next.data.sources['ns/ConfigMap/a'], entry('old'));
     assert.deepEqual(next.data.sources['ns/ConfigMap/b'], entry('old'));
     assert.equal(next.data.sources['ns/ConfigMap/c'], undefined, 'a creation stays a creation');
@@ -71,8 +67,7 @@ describe('nextState', () => {
       now,
       sources,
       {},
-      [],
-      [reload('y', [['b', 'outdated']]), reload('z', [['c', 'held-back']])],
+      { heldBack: [reload('y', [['b', 'outdated']]), reload('z', [['c', 'held-back']])] },
     );
     assert.equal(next.data.sources['ns/ConfigMap/b']?.hash, 'new');
     assert.equal(next.data.sources['ns/ConfigMap/c']?.hash, 'new');

@@ -15,11 +15,13 @@ import { Hasher } from './hashing.js';
 import { sourceId, workloadId, type Change, type Source, type Workload } from './model.js';
 import { restoreStashedJobs, stashPrefix } from './job-stash.js';
 import { markDue, type PatchContext, type ReloadStrategy } from './patches.js';
+import { reloaderShaRequest } from './reloader-records.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
 import type { RolloutHealth } from './rollout-health.js';
 import { listsEntry, listsWorkload, resolveScope, type Scope, type ScopeOptions } from './scope.js';
 import { listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
+import { postWebhook, webhookChanges } from './webhook.js';
 import { listWorkloads } from './workloads.js';
 
 export interface PassOptions {
@@ -30,6 +32,10 @@ export interface PassOptions {
   hashKey: { namespace: string; name: string };
   /** Reload storms (SPEC §10): `--max-reloads-per-pass`, `--wait-healthy`. */
   batch: BatchOptions;
+  /** Reloader's webhook mode: no workload is listed or reloaded; each change is POSTed here. */
+  webhookUrl?: string | undefined;
+  /** Start a Job from each CronJob reloaded, as Reloader does. */
+  runCronJobsNow?: boolean | undefined;
 }
 
 export interface PassDeps {
@@ -60,6 +66,13 @@ export interface BatchReport extends Batch {
   warnings: string[];
 }
 
+/** One change POSTed (or to POST) in webhook mode. */
+export interface WebhookPost {
+  change: Change;
+  /** Why the POST failed: the change stays pending, and the next pass POSTs it again. */
+  error?: string | undefined;
+}
+
 export interface PassReport {
   /** No usable state: this pass recorded a baseline (and rolled only provably outdated workloads). */
   baseline: boolean;
@@ -75,7 +88,9 @@ export interface PassReport {
   changes: Change[];
   plan: Plan;
   outcomes: { reload: Reload; outcome: Outcome }[];
-  /** Sources whose change stays pending: a reload it triggered failed, or a batch held it back. */
+  /** Webhook mode: the changes to POST (all of them in a dry run), and why a POST failed. */
+  webhooks: WebhookPost[];
+  /** Sources whose change stays pending: a reload (or POST) it triggered failed, or a batch held it back. */
   pending: string[];
   /** The batches (SPEC §10): what rolls now, what waits for a later pass, and why. */
   batch: BatchReport;
@@ -89,12 +104,20 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const before = { ...api.stats };
   const seen = await observe(deps, options);
   const { previous, hasher, scope, sources, changes } = seen;
-  const listing = mustList(previous, changes);
-  const workloads = listing
-    ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
-    : [];
+  const listing = options.webhookUrl === undefined && mustList(previous, changes);
+  const workloads =
+    seen.workloads ??
+    (listing ? await listWorkloads(api, scope, options.plan.names, hasher.keyId) : []);
   const now = deps.now();
-  const plan = planPass({ sources, changes, workloads, options: options.plan, now });
+  const { reloaderHashes } = seen;
+  const plan = planPass({
+    sources,
+    changes,
+    workloads,
+    options: options.plan,
+    now,
+    reloaderHashes,
+  });
   const heldSince = new Map(Object.entries(previous?.heldBack ?? {}));
   const batch = selectBatch({
     reloads: plan.reloads,
@@ -112,6 +135,9 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     changes,
     plan,
     outcomes: [],
+    webhooks: options.webhookUrl
+      ? webhookChanges(changes, options.plan).map((change) => ({ change }))
+      : [],
     pending: [],
     batch: { ...batch, options: options.batch, warnings: stallWarnings(batch) },
     api: before,
@@ -155,28 +181,24 @@ interface Acting {
   heldSince: ReadonlyMap<string, string>;
 }
 
-/** Performs the batch's reloads, and persists the state with what it held back. */
+/** Performs the batch's reloads (or the webhook's POSTs), and persists the state with what waits. */
 async function act(
   deps: PassDeps,
   options: PassOptions,
   { seen, workloads, report, now, heldSince }: Acting,
 ): Promise<void> {
-  const { api } = deps;
   const { previous, hasher, sources, listed, scope } = seen;
   const { batch } = report;
-  // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
-  report.outcomes = await restoreStashedJobs(api, options, deps.canAct);
-
-  const stashNamespace = options.hashKey.namespace;
-  const ctx = { strategy: options.strategy, names: options.plan.names, keyId: hasher.keyId, now };
-  // The labels before the rolls: whatever stops the pass after them, what waits is known.
-  batch.warnings.push(...(await markAll(deps, batch.held, ctx)));
-  const outcomes = await applyAll(deps, batch.now, { ...ctx, stashNamespace });
-  report.outcomes.push(...outcomes);
+  const failedPosts = options.webhookUrl
+    ? await postAll(deps, options.webhookUrl, report.webhooks)
+    : [];
+  const outcomes = options.webhookUrl
+    ? []
+    : await reloadBatch(deps, options, { keyId: hasher.keyId, now, report });
   const failed = report.outcomes.filter((o) => o.outcome.status === 'failed').map((o) => o.reload);
   const heldBack = batch.held.map((h) => h.reload);
   const observed = previous?.sources ?? {};
-  const next = nextState(hasher.keyId, now, sources, observed, failed, heldBack);
+  const next = nextState(hasher.keyId, now, sources, observed, { failed, heldBack, failedPosts });
   carryOver(next.data, observed, listed);
   next.data.paused = pausedIds(workloads, batch.now);
   next.data.heldBack = heldToKeep(batch, now, { previous: heldSince, scope });
@@ -187,6 +209,32 @@ async function act(
   next.data.labelSelector = options.scope.resourceLabelSelector;
   report.pending = next.pending;
   await persist(deps, report, previous, next.data);
+}
+
+/**
+ * The reloads of this pass's batch, after the Jobs left to re-create and the labels of what the
+ * batch holds back; the outcomes of the batch's own reloads.
+ */
+async function reloadBatch(
+  deps: PassDeps,
+  options: PassOptions,
+  { keyId, now, report }: { keyId: string; now: Date; report: PassReport },
+): Promise<PassReport['outcomes']> {
+  // First, the Jobs an earlier pass deleted to re-create and did not (src/job-stash.ts).
+  report.outcomes = await restoreStashedJobs(deps.api, options, deps.canAct);
+  const ctx = {
+    strategy: options.strategy,
+    names: options.plan.names,
+    keyId,
+    now,
+    runCronJobsNow: options.runCronJobsNow === true,
+  };
+  // The labels before the rolls: whatever stops the pass after them, what waits is known.
+  report.batch.warnings.push(...(await markAll(deps, report.batch.held, ctx)));
+  const stashNamespace = options.hashKey.namespace;
+  const outcomes = await applyAll(deps, report.batch.now, { ...ctx, stashNamespace });
+  report.outcomes.push(...outcomes);
+  return outcomes;
 }
 
 /**
@@ -250,6 +298,10 @@ interface Observed {
   changes: Change[];
   /** Whether an entry of the state is one this pass listed (see `listsEntry`). */
   listed: (id: string) => boolean;
+  /** The workloads, when a baseline listed them before the sources. */
+  workloads: Workload[] | undefined;
+  /** On a baseline: Reloader's hashes of the sources Reloader records name (see plan.ts). */
+  reloaderHashes: Map<string, string> | undefined;
 }
 
 /**
@@ -270,23 +322,69 @@ function ownObjects(
 /** The hash key, the observed state, and the sources in scope compared with it. */
 async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> {
   const { api, store } = deps;
-  const { namespace, name } = options.hashKey;
-  const hasher = new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
-  const loaded = await store.load();
-  let stateProblem = loaded.problem;
-  let previous = loaded.data;
-  if (previous && previous.keyId !== hasher.keyId) {
-    stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
-    previous = undefined;
-  }
+  const { hasher, previous, stateProblem } = await loadState(deps, options);
   const scope = await resolveScope(api, options.scope);
   const observed = previous?.sources ?? {};
   const own = ownObjects(store, options.hashKey);
-  const sources = await listSources(api, scope, hasher, options.plan.names, observed, own);
+  // A baseline lists the workloads first, so that the content of the sources their Reloader
+  // records name (and of those only) is also hashed as Reloader hashes it, while it is read.
+  const early =
+    !previous && options.webhookUrl === undefined
+      ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
+      : undefined;
+  const reloader = early && reloaderShaRequest(early);
+  const names = options.plan.names;
+  const sources = await listSources(api, scope, hasher, names, observed, own, reloader);
   const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
   const listed = listsEntry(scope, sameSelector);
   const changes = previous ? detectChanges(observed, sources, listed) : [];
-  return { hasher, previous, stateProblem, scope, sources, changes, listed };
+  return {
+    hasher,
+    previous,
+    stateProblem,
+    scope,
+    sources,
+    changes,
+    listed,
+    workloads: early,
+    reloaderHashes: reloader?.found,
+  };
+}
+
+/** The hash key and the observed state, unless it was made with another key. */
+async function loadState(
+  { api, store }: PassDeps,
+  options: PassOptions,
+): Promise<{ hasher: Hasher; previous: StateData | undefined; stateProblem: string | undefined }> {
+  const { namespace, name } = options.hashKey;
+  const hasher = new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
+  const loaded = await store.load();
+  if (loaded.data && loaded.data.keyId !== hasher.keyId) {
+    const stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
+    return { hasher, previous: undefined, stateProblem };
+  }
+  return { hasher, previous: loaded.data, stateProblem: loaded.problem };
+}
+
+/**
+ * Webhook mode: POSTs each change, one at a time, while this instance may act; the sources whose
+ * POST failed (or was not made) stay pending.
+ */
+async function postAll(deps: PassDeps, url: string, posts: WebhookPost[]): Promise<string[]> {
+  const canAct = deps.canAct ?? (() => true);
+  const failed: string[] = [];
+  for (const post of posts) {
+    if (!canAct()) post.error = notActing.error;
+    else {
+      try {
+        await postWebhook(url);
+      } catch (err) {
+        post.error = message(err);
+      }
+    }
+    if (post.error) failed.push(sourceId(post.change));
+  }
+  return failed;
 }
 
 async function applyAll(
@@ -379,30 +477,31 @@ export function nextState(
   now: Date,
   sources: Source[],
   observed: Record<string, ObservedSource>,
-  failed: Reload[],
-  heldBack: Reload[] = [],
+  {
+    failed = [],
+    heldBack = [],
+    failedPosts = [],
+  }: { failed?: Reload[]; heldBack?: Reload[]; failedPosts?: string[] } = {},
 ): { data: StateData; pending: string[] } {
   const next: Record<string, ObservedSource> = {};
   for (const s of sources) {
     next[sourceId(s)] = { uid: s.uid, resourceVersion: s.resourceVersion, hash: s.hash };
   }
-  const pending = new Set<string>();
+  const workloadTriggered = new Set(['outdated', 'held-back', 'reloader-outdated']);
   const changeTriggered = (r: Reload): Reload => ({
     ...r,
-    triggers: r.triggers.filter((t) => t.reason !== 'outdated' && t.reason !== 'held-back'),
+    triggers: r.triggers.filter((t) => !workloadTriggered.has(t.reason)),
   });
+  const pending = new Set(failedPosts);
   for (const reload of [...failed, ...heldBack.map(changeTriggered)]) {
-    for (const trigger of reload.triggers) {
-      const id = sourceId({
-        namespace: reload.workload.namespace,
-        kind: trigger.kind,
-        name: trigger.name,
-      });
-      pending.add(id);
-      const before = observed[id];
-      if (before) next[id] = before;
-      else Reflect.deleteProperty(next, id);
+    for (const t of reload.triggers) {
+      pending.add(sourceId({ namespace: reload.workload.namespace, kind: t.kind, name: t.name }));
     }
+  }
+  for (const id of pending) {
+    const before = observed[id];
+    if (before) next[id] = before;
+    else Reflect.deleteProperty(next, id);
   }
   return {
     data: { version: 1, keyId, savedAt: now.toISOString(), sources: next },

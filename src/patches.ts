@@ -3,7 +3,8 @@ import type { AnnotationNames } from './annotations.js';
 import { recordDigest } from './hashing.js';
 import type { Workload } from './model.js';
 import type { Reload, Trigger } from './plan.js';
-import { referenceKey, type SourceKind } from './references.js';
+import { referenceKey } from './references.js';
+import { envVarName } from './reloader-records.js';
 import {
   heldBackLabel,
   kindInfo,
@@ -12,6 +13,8 @@ import {
   type RecordValue,
   type WorkloadObject,
 } from './workloads.js';
+
+export { envVarName };
 
 export type ReloadStrategy = 'annotations' | 'env-vars';
 
@@ -161,22 +164,6 @@ function lastReloadedFrom(workload: Workload, trigger: Trigger, now: Date): stri
     containerRefs: ref?.containers ?? [],
     observedAt: Math.floor(now.getTime() / 1000),
   });
-}
-
-/** Reloader's env var name: `STAKATER_<NAME>_CONFIGMAP` or `_SECRET`. */
-export function envVarName(kind: SourceKind, name: string): string {
-  let out = '';
-  let lastKept = false;
-  for (const ch of name.toUpperCase()) {
-    if (/[A-Z0-9]/.test(ch)) {
-      out += ch;
-      lastKept = true;
-    } else if (lastKept) {
-      out += '_';
-      lastKept = false;
-    }
-  }
-  return `STAKATER_${out}_${kind === 'ConfigMap' ? 'CONFIGMAP' : 'SECRET'}`;
 }
 
 /** Sets each trigger's env var on the first regular container that uses the source. */

@@ -47,7 +47,10 @@ export function neededPermissions(options: PassOptions, stateNamespace?: string)
 }
 
 /** Listing sources and listing and changing workloads in one namespace (or cluster-wide). */
-function namespaceNeeds({ scope, dryRun }: PassOptions, namespace: string | undefined): Need[] {
+function namespaceNeeds(
+  { scope, dryRun, runCronJobsNow }: PassOptions,
+  namespace: string | undefined,
+): Need[] {
   const needs: Need[] = [];
   for (const [kind, resource] of [
     ['ConfigMap', 'configmaps'],
@@ -63,6 +66,9 @@ function namespaceNeeds({ scope, dryRun }: PassOptions, namespace: string | unde
     for (const verb of ['list', ...(dryRun ? [] : changes)])
       needs.push({ verb, group, resource, namespace });
   }
+  const startsJobs = runCronJobsNow === true && scope.workloadKinds.includes('CronJob');
+  if (!dryRun && startsJobs && !scope.workloadKinds.includes('Job'))
+    needs.push({ verb: 'create', group: 'batch', resource: 'jobs', namespace });
   return needs;
 }
 

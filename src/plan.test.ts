@@ -407,6 +407,38 @@ describe('planPass: exactly once (SPEC §4)', () => {
     assert.equal(reload.resume, false);
   });
 
+  it('a baseline triggers a workload whose Reloader record names older content, and only then', () => {
+    const sha = { v1: '1'.repeat(40), v2: '2'.repeat(40) };
+    const withRecord = (hash: string, annotations = auto): Workload =>
+      workload({
+        annotations,
+        references: [ref('ConfigMap', 'cfg')],
+        reloader: { lastReloadedFrom: { key: 'ConfigMap/cfg', hash }, env: {} },
+      });
+    const reloaderHashes = new Map([['ns/ConfigMap/cfg', sha.v2]]);
+    const sources = [source('ConfigMap', 'cfg', 'keyed')];
+    const reload = single(plan({ sources, workloads: [withRecord(sha.v1)], reloaderHashes }));
+    assert.deepEqual(reload.triggers, [
+      { kind: 'ConfigMap', name: 'cfg', rule: 'auto', reason: 'reloader-outdated', hash: 'keyed' },
+    ]);
+    assert.deepEqual(reload.record, { 'ConfigMap/cfg': 'keyed' }, 'the keyed hash is recorded');
+    assert.deepEqual(
+      plan({ sources, workloads: [withRecord(sha.v2)], reloaderHashes }).reloads,
+      [],
+      'a current record',
+    );
+    assert.deepEqual(
+      plan({ sources, workloads: [withRecord(sha.v1)] }).reloads,
+      [],
+      'not a baseline: no Reloader hashes',
+    );
+    assert.deepEqual(
+      plan({ sources, workloads: [withRecord(sha.v1, {})], reloaderHashes }).reloads,
+      [],
+      'no rule applies',
+    );
+  });
+
   it('an outdated record does not trigger when no rule applies any more', () => {
     const p = plan({
       sources: [source('ConfigMap', 'cfg', 'current')],

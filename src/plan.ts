@@ -18,6 +18,7 @@ import {
 } from './model.js';
 import { recordDigest } from './hashing.js';
 import { referenceKey, type SourceKind } from './references.js';
+import { reloaderProvesOutdated } from './reloader-records.js';
 
 /** The flags that shape decisions. */
 export interface PlanOptions {
@@ -35,6 +36,11 @@ export interface PlanInput {
   workloads: Workload[];
   options: PlanOptions;
   now: Date;
+  /**
+   * On a baseline only: Reloader's SHA1 of the current content of the sources that workloads'
+   * Reloader records name, by source id. Only compared with those records; never kept.
+   */
+  reloaderHashes?: ReadonlyMap<string, string> | undefined;
 }
 
 /** Which rule of SPEC §2 made a source trigger a workload. */
@@ -42,9 +48,10 @@ export type Rule = 'reload-list' | 'search' | 'typed-auto' | 'auto' | 'auto-relo
 
 /**
  * Why a trigger fires: a change seen against the state, the workload's own outdated record, or
- * the held-back label a batch left on it (the reload it is owed, when the state is lost).
+ * the held-back label a batch left on it (the reload it is owed, when the state is lost), or (on a
+ * baseline) the outdated record Stakater Reloader left on it.
  */
-export type Reason = ChangeType | 'outdated' | 'held-back';
+export type Reason = ChangeType | 'outdated' | 'held-back' | 'reloader-outdated';
 
 export interface Trigger {
   kind: SourceKind;
@@ -96,7 +103,14 @@ export function planPass(input: PlanInput): Plan {
   for (const workload of input.workloads) {
     const rules = readRules(workload, input.options.names, warnings);
     const candidates = candidateSources(workload, rules, byNamespace.get(workload.namespace));
-    const context = { workload, rules, options: input.options, sources, changes };
+    const context = {
+      workload,
+      rules,
+      options: input.options,
+      sources,
+      changes,
+      reloaderHashes: input.reloaderHashes,
+    };
     const { triggers, record } = triggersOf(context, candidates);
     const reload = schedule(workload, rules, triggers, record, input.now);
     if (reload) reloads.push(rules.rollAtOnce ? { ...reload, rollAtOnce: true } : reload);
@@ -111,6 +125,7 @@ interface Context {
   options: PlanOptions;
   sources: Map<string, Source>;
   changes: Map<string, Change>;
+  reloaderHashes: ReadonlyMap<string, string> | undefined;
 }
 
 /**
@@ -159,7 +174,12 @@ function evaluate(
   const hash = source?.hash ?? DELETED;
   const recorded = ctx.workload.record[referenceKey(kind, name)];
   if (recorded === hash) return { hash };
-  const reason = reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options);
+  const current = ctx.reloaderHashes?.get(id);
+  const reason =
+    reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options) ??
+    (reloaderProvesOutdated(ctx.workload.reloader, kind, name, current)
+      ? 'reloader-outdated'
+      : undefined);
   if (reason) return { hash, trigger: { kind, name, rule, reason, hash } };
   if (hash === DELETED) return undefined;
   return { hash, unrecorded: { kind, name, rule, reason: 'held-back', hash } };

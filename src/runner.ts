@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Api } from './api.js';
-import { notActing } from './apply.js';
+import { notActing, type Outcome } from './apply.js';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
 import { startHealthServer } from './health.js';
 import { message } from './errors.js';
@@ -9,6 +9,7 @@ import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
 import { workloadId } from './model.js';
 import { runPass, type PassOptions, type PassReport } from './pass.js';
+import type { Reload } from './plan.js';
 import type { StateStore } from './state.js';
 
 /** Exit codes: 0 done, 1 bad input or unreachable cluster (nothing changed), 3 some reloads failed. */
@@ -205,8 +206,20 @@ function logBatch(log: Logger, batch: PassReport['batch']): void {
 }
 
 function exitCode(report: PassReport): number {
-  const failed = report.outcomes.some((o) => o.outcome.status === 'failed');
+  const failed =
+    report.outcomes.some((o) => o.outcome.status === 'failed') ||
+    report.webhooks.some((w) => w.error !== undefined);
   return failed || report.saveError ? exitFailedReloads : 0;
+}
+
+function logOutcome(log: Logger, reload: Reload, outcome: Outcome): void {
+  const because = reload.triggers.map(describeTrigger);
+  if (outcome.status === 'failed') {
+    log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
+    return;
+  }
+  const job = outcome.job ? `, started Job ${outcome.job}` : '';
+  log.info({ because }, `${outcome.status}: ${describeReload(reload)}${job}`);
 }
 
 function logReport(log: Logger, report: PassReport): void {
@@ -214,11 +227,11 @@ function logReport(log: Logger, report: PassReport): void {
   for (const warning of report.plan.warnings) log.warn(warning);
   logBatch(log, report.batch);
   const done = report.outcomes.filter((o) => o.outcome !== notActing);
-  for (const { reload, outcome } of done) {
-    const because = reload.triggers.map(describeTrigger);
-    if (outcome.status === 'failed')
-      log.error({ because }, `reload failed, kept pending: ${outcome.error}`);
-    else log.info({ because }, `${outcome.status}: ${describeReload(reload)}`);
+  for (const { reload, outcome } of done) logOutcome(log, reload, outcome);
+  for (const { change, error } of report.webhooks) {
+    const what = `${change.namespace}/${change.kind}/${change.name} (${change.type})`;
+    if (error) log.error(`webhook for ${what} failed, kept pending: ${error}`);
+    else log.info(`webhook sent for ${what}`);
   }
   const left = report.outcomes.length - done.length;
   if (left > 0) log.warn(`${left} reloads left for the next pass: ${notActing.error}`);

@@ -4,6 +4,7 @@ import type { Hasher, SourceContent } from './hashing.js';
 import { sourceId, type Source } from './model.js';
 import type { SourceKind } from './references.js';
 import type { Scope } from './scope.js';
+import { reloaderSha, type ReloaderShaRequest } from './reloader-records.js';
 import type { ObservedSource } from './state.js';
 
 interface ObjectMeta {
@@ -31,6 +32,8 @@ const listNamespaceAbove = 20;
  * only; the content is read (and hashed, then dropped) only for those whose uid or
  * resourceVersion moved since the observed state, so a pass where nothing changed reads no data.
  * What `exclude` says is not a source (the state's own ConfigMaps) is left out before any read.
+ * With `reloader` (a baseline), the content read of the sources it wants is also hashed as
+ * Reloader hashes it, into `reloader.found`: in memory, for this pass only.
  */
 export async function listSources(
   api: Api,
@@ -39,6 +42,7 @@ export async function listSources(
   names: AnnotationNames,
   observed: Record<string, ObservedSource>,
   exclude: (source: Source) => boolean = () => false,
+  reloader?: ReloaderShaRequest,
 ): Promise<Source[]> {
   const out: Source[] = [];
   for (const kind of scope.sourceKinds) {
@@ -51,7 +55,8 @@ export async function listSources(
       } else moved.push(source);
     }
     const movedAll = moved.length > listed.length / 2;
-    out.push(...(await readContent(api, scope, { hasher, names, kind }, moved, movedAll)));
+    const how = { hasher, names, kind, reloader };
+    out.push(...(await readContent(api, scope, how, moved, movedAll)));
   }
   return out;
 }
@@ -75,6 +80,14 @@ async function listMetadata(
   return out;
 }
 
+/** How the content read is hashed: keyed, and (on a baseline) as Reloader does for some. */
+interface ContentHashing {
+  hasher: Hasher;
+  names: AnnotationNames;
+  kind: SourceKind;
+  reloader: ReloaderShaRequest | undefined;
+}
+
 /**
  * The hashed content of the moved objects: all of the scope listed at once when most moved (a
  * first pass), else by namespace: a list where many moved, a GET each where few did. An object
@@ -83,15 +96,17 @@ async function listMetadata(
 async function readContent(
   api: Api,
   scope: Scope,
-  { hasher, names, kind }: { hasher: Hasher; names: AnnotationNames; kind: SourceKind },
+  how: ContentHashing,
   moved: Source[],
   movedAll: boolean,
 ): Promise<Source[]> {
   if (moved.length === 0) return [];
+  const { hasher, names, kind, reloader } = how;
   const wanted = new Set(moved.map(sourceId));
   const hashed = (item: Item): Source | undefined => {
     const source = toSource(kind, item.metadata, names, '');
     if (!source || !wanted.has(sourceId(source))) return undefined;
+    if (reloader?.wants(source)) reloader.found.set(sourceId(source), reloaderSha(kind, item));
     return { ...source, hash: hasher.hash(kind, item) };
   };
   const list = (namespace: string | undefined): Promise<Source[]> =>

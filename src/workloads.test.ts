@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultAnnotationNames as names } from './annotations.js';
-import { readRecord, type WorkloadObject } from './workloads.js';
+import { readRecord, toWorkload, type WorkloadObject } from './workloads.js';
 
 const record = (at: string, hash: string): string =>
   JSON.stringify({ key: 'k', at, hashes: { 'ConfigMap/cfg': hash } });
@@ -30,5 +30,37 @@ describe('readRecord', () => {
     });
     assert.equal(readRecord(bad('{'), 'Deployment', names), undefined);
     assert.equal(readRecord(bad('{"hashes":{}}'), 'Deployment', names), undefined);
+  });
+});
+
+describe("toWorkload: Reloader's records", () => {
+  const lastReloadedFrom = JSON.stringify({
+    type: 'CONFIGMAP',
+    name: 'cfg',
+    namespace: 'ns',
+    hash: 'a'.repeat(40),
+  });
+  const deployment = (annotations: Record<string, string>): WorkloadObject => ({
+    metadata: { name: 'd', namespace: 'ns' },
+    spec: { template: { metadata: { annotations }, spec: { containers: [] } } },
+  });
+
+  it('are read from a workload polling-reloader never reloaded', () => {
+    const w = toWorkload(
+      deployment({ [names.lastReloadedFrom]: lastReloadedFrom }),
+      'Deployment',
+      names,
+      'k',
+    );
+    assert.equal(w?.reloader?.lastReloadedFrom?.key, 'ConfigMap/cfg');
+  });
+
+  it('are not read once polling-reloader has a record there, whatever its key', () => {
+    const annotations = {
+      [names.lastReloadedFrom]: lastReloadedFrom,
+      [names.record]: record('t', 'h'),
+    };
+    const w = toWorkload(deployment(annotations), 'Deployment', names, 'another key');
+    assert.equal(w?.reloader, undefined);
   });
 });

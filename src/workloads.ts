@@ -5,6 +5,7 @@ import { statusOf } from './errors.js';
 import type { Workload, WorkloadKind } from './model.js';
 import { podSpecReferences } from './references.js';
 import { rolloutHealth } from './rollout-health.js';
+import { readReloaderRecord } from './reloader-records.js';
 import type { Scope } from './scope.js';
 
 interface KindInfo {
@@ -100,18 +101,29 @@ export function toWorkload(
   if (!meta?.name || !meta.namespace) return undefined;
   const template = podTemplate(obj, kind);
   const record = readRecord(obj, kind, names);
+  const templateAnnotations = template?.metadata?.annotations;
+  const ours = carriesRecord(names, templateAnnotations, meta.annotations);
   return {
     kind,
     namespace: meta.namespace,
     name: meta.name,
-    annotations: reloaderAnnotations(names, template?.metadata?.annotations, meta.annotations),
+    annotations: reloaderAnnotations(names, templateAnnotations, meta.annotations),
     references: podSpecReferences(template?.spec),
     record: record?.key === keyId ? record.hashes : {},
     reloadedAt: record?.at,
     pausedAt: pausedBy(obj, names),
     heldBack: meta.labels?.[heldBackLabel],
     rollout: rolloutHealth(obj, kind),
+    reloader: ours ? undefined : readReloaderRecord(template, meta.namespace, names),
   };
+}
+
+/** Whether polling-reloader's record is on a workload, whatever its key (or if unreadable). */
+function carriesRecord(
+  names: AnnotationNames,
+  ...places: (Record<string, string> | undefined)[]
+): boolean {
+  return places.some((a) => a?.[names.record] !== undefined);
 }
 
 /** The reloader's annotations only (not, say, a large last-applied-configuration); later wins. */

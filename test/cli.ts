@@ -29,14 +29,19 @@ export async function cli(args: string[], env: Record<string, string> = {}): Pro
   });
 }
 
-/** Starts the CLI in its own process; the test kills it by its id when it ends. */
+/**
+ * Starts the CLI in its own process (with `env` added to this one's); the test kills it by its id
+ * when it ends.
+ */
 export function startCli(
   t: TestContext,
   args: string[],
+  env: Record<string, string> = {},
 ): ChildProcess & { output: () => string; exited: Promise<number> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));

@@ -87,6 +87,28 @@ async function readJob(world: World, name: string): Promise<V1Job | undefined> {
   }
 }
 
+/** A Job started as Reloader starts one from a CronJob: named after it, owned by it, "manual". */
+function startedFrom(
+  job: V1Job | undefined,
+  cronJob: string,
+  uid: string | undefined,
+): NonNullable<V1Job['spec']> {
+  assert.ok(job?.metadata && job.spec, 'a Job');
+  assert.match(job.metadata.name ?? '', new RegExp(`^${cronJob}-`));
+  assert.equal(job.metadata.annotations?.['cronjob.kubernetes.io/instantiate'], 'manual');
+  const owner = job.metadata.ownerReferences?.[0];
+  assert.deepEqual(
+    [owner?.kind, owner?.name, owner?.uid, owner?.controller],
+    ['CronJob', cronJob, uid, true],
+  );
+  return job.spec;
+}
+
+/** The Jobs of the test's namespace. */
+async function jobsOf(world: World): Promise<V1Job[]> {
+  return (await batch.listNamespacedJob({ namespace: world.namespace })).items;
+}
+
 /** The Secrets that keep a Job between its delete and its re-creation (src/job-stash.ts). */
 async function stashes(world: World): Promise<string[]> {
   const list = await core.listNamespacedSecret({
@@ -161,6 +183,34 @@ describe('workload kinds (SPEC §3)', () => {
       annotations['polling-reloader.io/reloaded-hashes'],
       'jobTemplate.spec.template carries the record',
     );
+    assert.deepEqual(await jobsOf(world), [], 'no Job is started without --run-cronjobs-now');
+  });
+
+  it('CronJob with --run-cronjobs-now: a Job is started at once from the new template, as Reloader does, and once', async (t) => {
+    const world = await World.create(t);
+    await world.configMap('app', { v: '1' });
+    await cronJob(world, 'nightly');
+    await cronJob(world, 'paused');
+    await batch.patchNamespacedCronJob({
+      name: 'paused',
+      namespace: world.namespace,
+      body: [{ op: 'add', path: '/spec/suspend', value: true }],
+    });
+    const uid = (await world.read('CronJob', 'nightly')).metadata?.uid;
+    const flag = '--run-cronjobs-now';
+    assert.deepEqual(await changeAndPass(world, flag), ['CronJob/nightly', 'CronJob/paused']);
+
+    const jobs = await jobsOf(world);
+    assert.equal(jobs.length, 1, 'one Job, and none from the suspended CronJob');
+    const started = startedFrom(jobs[0], 'nightly', uid);
+    assert.equal(
+      started.template.metadata?.annotations?.[record],
+      (await world.templateAnnotations('CronJob', 'nightly'))[record],
+      'the Job runs the new template',
+    );
+
+    assert.deepEqual(reloaded(await world.pass(flag)), [], 'a pass with no change');
+    assert.equal((await jobsOf(world)).length, 1, 'starts no other Job');
   });
 
   it('Job: an unfinished Job is re-created with the same name and spec; a finished one is left alone', async (t) => {
