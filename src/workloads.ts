@@ -96,6 +96,7 @@ export function toWorkload(
     kind,
     namespace: meta.namespace,
     name: meta.name,
+    uid: meta.uid,
     annotations: reloaderAnnotations(names, template?.metadata?.annotations, meta.annotations),
     references: podSpecReferences(template?.spec),
     record: record?.key === keyId ? record.hashes : {},
