@@ -208,6 +208,7 @@ export const resources = {
   secrets: { group: '', version: 'v1', plural: 'secrets' },
   namespaces: { group: '', version: 'v1', plural: 'namespaces' },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
+  events: { group: 'events.k8s.io', version: 'v1', plural: 'events' },
   selfSubjectAccessReviews: {
     group: 'authorization.k8s.io',
     version: 'v1',
