@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { labelSelector, parseRunFlags } from './options.js';
+import { labelSelector, listenAddress, parseRunFlags } from './options.js';
 
 describe('labelSelector', () => {
   it("turns Reloader's key:value and key:* into a Kubernetes selector", () => {
@@ -24,5 +24,29 @@ describe('durations', () => {
   it('refuses a duration longer than a timer can wait', () => {
     assert.throws(() => parseRunFlags(['--interval=600h']), /longer than 24 days/);
     assert.equal(parseRunFlags(['--interval=10s']).interval, 10_000);
+  });
+});
+
+describe('--metrics-address', () => {
+  it("reads Reloader's :9090, host:port and [v6]:port; empty turns it off", () => {
+    assert.deepEqual(parseRunFlags([]).metricsAddress, { port: 9090 });
+    assert.deepEqual(listenAddress(':9090'), { host: undefined, port: 9090 });
+    assert.deepEqual(listenAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+    assert.deepEqual(listenAddress('[::1]:9090'), { host: '::1', port: 9090 });
+    assert.equal(parseRunFlags(['--metrics-address=']).metricsAddress, false);
+  });
+
+  it('refuses what is not an address', () => {
+    for (const bad of ['9090', 'host', 'a:b', ':70000', '::1:9090']) {
+      assert.throws(() => listenAddress(bad), /host:port|port number/, bad);
+    }
+  });
+
+  it('--pushgateway-url must be an http(s) URL', () => {
+    assert.equal(
+      parseRunFlags(['--pushgateway-url=http://pg:9091']).pushgatewayUrl?.host,
+      'pg:9091',
+    );
+    assert.throws(() => parseRunFlags(['--pushgateway-url=pg:9091']), /http/);
   });
 });

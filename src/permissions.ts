@@ -63,6 +63,9 @@ function namespaceNeeds({ scope, dryRun }: PassOptions, namespace: string | unde
     for (const verb of ['list', ...(dryRun ? [] : changes)])
       needs.push({ verb, group, resource, namespace });
   }
+  // An Event on each workload reloaded, or that failed to be (src/reports/events.ts).
+  if (!dryRun)
+    needs.push({ verb: 'create', group: 'events.k8s.io', resource: 'events', namespace });
   return needs;
 }
 
