@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import {
+  AdmissionregistrationV1Api,
   AppsV1Api,
   BatchV1Api,
   CoreV1Api,
@@ -19,7 +20,7 @@ import { runPass, type PassReport } from '../src/pass.js';
 import { openStateStore } from '../src/configmap-state.js';
 import type { StateStore } from '../src/state.js';
 import { kindInfo, podTemplate, type WorkloadObject } from '../src/workloads.js';
-import { adminKubeConfig, testNamespace } from './kube.js';
+import { adminKubeConfig, eventually, testNamespace } from './kube.js';
 
 export const kc: KubeConfig = adminKubeConfig();
 /** The program's own client, on the same admin kubeconfig. */
@@ -206,4 +207,69 @@ export async function autoWorld(t: TestContext): Promise<World> {
     podSpec: { containers: [container('app', { configMaps: ['app'] })] },
   });
   return world;
+}
+
+/**
+ * Makes the API server refuse every update of Deployment `name` in `namespace` (a
+ * ValidatingAdmissionPolicy), so that its reloads fail. Returns what lifts it; call it in t.after.
+ */
+export async function denyUpdates(namespace: string, name: string): Promise<() => Promise<void>> {
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const policy = `deny-${namespace}`;
+  const match = {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+    resourceRules: [
+      {
+        apiGroups: ['apps'],
+        apiVersions: ['v1'],
+        operations: ['UPDATE'],
+        resources: ['deployments'],
+      },
+    ],
+  };
+  await admission.createValidatingAdmissionPolicy({
+    body: {
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: match,
+        validations: [
+          {
+            expression: `object.metadata.name != '${name}'`,
+            message: 'updates refused for the test',
+          },
+        ],
+      },
+    },
+  });
+  await admission.createValidatingAdmissionPolicyBinding({
+    body: {
+      metadata: { name: policy },
+      spec: { policyName: policy, validationActions: ['Deny'], matchResources: match },
+    },
+  });
+  // A dry-run update shows whether the policy is in force yet.
+  const accepted = async (): Promise<boolean> =>
+    apps
+      .patchNamespacedDeployment({
+        name,
+        namespace,
+        dryRun: 'All',
+        body: [{ op: 'add', path: '/metadata/labels', value: { probe: 'x' } }],
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+  await eventually('the policy to refuse updates', async () =>
+    (await accepted()) ? undefined : true,
+  );
+  let removed = false;
+  return async () => {
+    if (removed) return;
+    removed = true;
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
+    await admission.deleteValidatingAdmissionPolicy({ name: policy });
+    await eventually('the policy to be gone', async () => ((await accepted()) ? true : undefined));
+  };
 }

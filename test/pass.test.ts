@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
-import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
-import { autoWorld, apps, container, core, kc, reloaded, World } from './harness.js';
+import { autoWorld, container, core, denyUpdates, reloaded, World } from './harness.js';
 import { eventually } from './kube.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
@@ -260,65 +259,3 @@ describe('one pass (SPEC §1)', () => {
     );
   });
 });
-
-/** Makes the API server refuse updates of one Deployment, as an admission webhook might. */
-async function denyUpdates(namespace: string, name: string): Promise<() => Promise<void>> {
-  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
-  const policy = `deny-${namespace}`;
-  const match = {
-    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
-    resourceRules: [
-      {
-        apiGroups: ['apps'],
-        apiVersions: ['v1'],
-        operations: ['UPDATE'],
-        resources: ['deployments'],
-      },
-    ],
-  };
-  await admission.createValidatingAdmissionPolicy({
-    body: {
-      metadata: { name: policy },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: match,
-        validations: [
-          {
-            expression: `object.metadata.name != '${name}'`,
-            message: 'updates refused for the test',
-          },
-        ],
-      },
-    },
-  });
-  await admission.createValidatingAdmissionPolicyBinding({
-    body: {
-      metadata: { name: policy },
-      spec: { policyName: policy, validationActions: ['Deny'], matchResources: match },
-    },
-  });
-  // A dry-run update shows whether the policy is in force yet.
-  const accepted = async (): Promise<boolean> =>
-    apps
-      .patchNamespacedDeployment({
-        name,
-        namespace,
-        dryRun: 'All',
-        body: [{ op: 'add', path: '/metadata/labels', value: { probe: 'x' } }],
-      })
-      .then(
-        () => true,
-        () => false,
-      );
-  await eventually('the policy to refuse updates', async () =>
-    (await accepted()) ? undefined : true,
-  );
-  let removed = false;
-  return async () => {
-    if (removed) return;
-    removed = true;
-    await admission.deleteValidatingAdmissionPolicyBinding({ name: policy });
-    await admission.deleteValidatingAdmissionPolicy({ name: policy });
-    await eventually('the policy to be gone', async () => ((await accepted()) ? true : undefined));
-  };
-}
