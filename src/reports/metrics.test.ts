@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
   alreadyDone,
@@ -158,5 +159,41 @@ describe('Metrics', () => {
     const text = await m.text();
     assert.equal(text.includes('db-password'), false);
     assert.equal(text.includes('k:abc'), false);
+  });
+});
+
+describe('the Grafana dashboard (cronjob/grafana-dashboard.json)', () => {
+  it('queries only metrics that are exported', async () => {
+    const file = new URL('../../cronjob/grafana-dashboard.json', import.meta.url);
+    const dashboard = JSON.parse(readFileSync(file, 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const m = metrics(true);
+    m.recordPass(done(report(outcomes)));
+    const text = await m.text();
+    const exported = new Set(
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('# TYPE '))
+        .map((line) => line.split(' ')[2]),
+    );
+    const used = new Set<string>();
+    for (const panel of dashboard.panels) {
+      assert.ok(panel.targets.length > 0, panel.title);
+      for (const { expr } of panel.targets) {
+        for (const name of expr.match(/\b(?:polling_reloader|reloader)_\w+/g) ?? [])
+          used.add(name.replace(/_(bucket|sum|count)$/, ''));
+      }
+    }
+    for (const name of used) assert.ok(exported.has(name), `${name} is exported`);
+    for (const wanted of [
+      'polling_reloader_passes_total',
+      'polling_reloader_pass_duration_seconds',
+      'polling_reloader_last_success_timestamp_seconds',
+      'polling_reloader_reloads_total',
+      'polling_reloader_pending_changes',
+      'polling_reloader_last_pass_api_read_bytes',
+    ])
+      assert.ok(used.has(wanted), `the dashboard shows ${wanted}`);
   });
 });
