@@ -62,6 +62,12 @@ export class LeaseLock {
   private observed: { resourceVersion: string; since: number } | undefined;
   /** Acquisitions and the release run one at a time: a renewal never races the pass's own. */
   private turn: Promise<unknown> = Promise.resolve();
+  /**
+   * When the Lease call now running gives up (epoch ms): a third of the Lease's duration after it
+   * began, the period of renewals. A renewal stuck on a silent network would otherwise hold the
+   * next pass, which waits its turn, for as long as the client's time-outs and retries last.
+   */
+  private callDeadline: number | undefined;
 
   constructor(
     private readonly api: Api,
@@ -76,7 +82,13 @@ export class LeaseLock {
 
   /** Writes carry the resourceVersion they read: sending one again is safe. */
   private replace(body: Lease): Promise<Lease> {
-    return this.api.request<Lease>({ method: 'PUT', path: this.path(), body, idempotent: true });
+    return this.api.request<Lease>({
+      method: 'PUT',
+      path: this.path(),
+      body,
+      idempotent: true,
+      deadline: this.callDeadline,
+    });
   }
 
   /** Whether this instance may act now: it holds the Lease with time to spare. */
@@ -95,14 +107,18 @@ export class LeaseLock {
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.turn.then(work, work);
+    const bounded = (): Promise<T> => {
+      this.callDeadline = Date.now() + Math.max(1000, (this.options.durationSeconds * 1000) / 3);
+      return work();
+    };
+    const run = this.turn.then(bounded, bounded);
     this.turn = run.catch(() => undefined);
     return run;
   }
 
   private async tryAcquire(): Promise<Acquired> {
     const { identity } = this.options;
-    const lease = await readOptional<Lease>(this.api, this.path());
+    const lease = await readOptional<Lease>(this.api, this.path(), { deadline: this.callDeadline });
     if (!lease) return this.create();
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
@@ -149,7 +165,9 @@ export class LeaseLock {
   private async tryRelease(): Promise<void> {
     this.validUntil = 0;
     try {
-      const lease = await readOptional<Lease>(this.api, this.path());
+      const lease = await readOptional<Lease>(this.api, this.path(), {
+        deadline: this.callDeadline,
+      });
       if (lease?.spec?.holderIdentity !== this.options.identity) return;
       const { leaseDurationSeconds, leaseTransitions } = lease.spec;
       lease.spec = { leaseDurationSeconds, leaseTransitions };
@@ -174,7 +192,12 @@ export class LeaseLock {
       },
     };
     try {
-      await this.api.request({ method: 'POST', path: this.path(false), body });
+      await this.api.request({
+        method: 'POST',
+        path: this.path(false),
+        body,
+        deadline: this.callDeadline,
+      });
       this.markHeld(at);
       return { held: true };
     } catch (err) {
