@@ -122,11 +122,12 @@ describe('reports (SPEC §8)', () => {
     );
     const before = await world.template('Deployment', 'web');
     await world.setConfigMap('app', { v: '2' });
-    const text = await eventually('the reload counted', async () => {
+    // The Event is written, and counted, after the pass is: the scrape waits for both.
+    const text = await eventually('the reload and its Event counted', async () => {
       const now = await scrape();
-      return sample(now, 'reloader_reload_executed_total', { success: 'true' }) === 1
-        ? now
-        : undefined;
+      const reloads = sample(now, 'reloader_reload_executed_total', { success: 'true' });
+      const events = sample(now, 'polling_reloader_events_total', { result: 'written' });
+      return reloads === 1 && events === 1 ? now : undefined;
     });
     assert.notEqual(await world.template('Deployment', 'web'), before, 'the Deployment rolled');
     const ns = world.namespace;
@@ -145,7 +146,7 @@ describe('reports (SPEC §8)', () => {
       ['polling_reloader_workloads', {}, 1],
       ['polling_reloader_passes_total', { result: 'failed' }, 0],
       ['polling_reloader_lease_held', {}, 1],
-      ['polling_reloader_events_total', { result: 'written' }, 1],
+      ['polling_reloader_events_total', { result: 'failed' }, 0],
     ];
     for (const [name, labels, value] of expected)
       assert.equal(sample(text, name, labels), value, `${name}${JSON.stringify(labels)}`);
