@@ -1,9 +1,9 @@
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Api } from './api.js';
 import { notActing } from './apply.js';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
-import type { Server } from 'node:http';
 import { formatAddress, startHealthServer, type Health, type ListenAddress } from './health.js';
 import { message, UsageError } from './errors.js';
 import type { LeaseLock } from './lease.js';
