@@ -28,6 +28,11 @@ export interface RequestOptions {
   /** Overrides the client's time-out and number of attempts for this request. */
   timeoutMs?: number;
   attempts?: number;
+  /**
+   * When set (epoch ms), this request and its retries stop then, as they do at the client's own
+   * `deadline` (the earlier of the two counts).
+   */
+  deadline?: number | undefined;
 }
 
 /** What the client has done so far: for logs, metrics and the benchmark. */
@@ -80,18 +85,15 @@ export class Api {
   async request<T>(options: RequestOptions): Promise<T> {
     const retry = (options.method ?? 'GET') === 'GET' || options.idempotent === true;
     const attempts = options.attempts ?? this.policy.attempts;
+    const deadline = Math.min(options.deadline ?? Infinity, this.deadline ?? Infinity);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.once<T>(options);
+        return await this.once<T>(options, deadline);
       } catch (err) {
-        if (!retry || attempt >= attempts || !transient(err) || this.pastDeadline()) throw err;
+        if (!retry || attempt >= attempts || !transient(err) || Date.now() >= deadline) throw err;
         await sleep(this.policy.baseDelayMs * 2 ** (attempt - 1));
       }
     }
-  }
-
-  private pastDeadline(): boolean {
-    return this.deadline !== undefined && Date.now() >= this.deadline;
   }
 
   /** Closes the kept-alive connections, so that a process that is done can exit at once. */
@@ -99,12 +101,12 @@ export class Api {
     this.agent.destroy();
   }
 
-  private async once<T>(options: RequestOptions): Promise<T> {
+  private async once<T>(options: RequestOptions, deadline: number): Promise<T> {
     const method = options.method ?? 'GET';
     const url = this.url(options);
-    if (this.pastDeadline())
-      throw new DeadlineExceeded(`${method} ${url.pathname}: the pass ran past its deadline`);
-    const left = this.deadline === undefined ? Infinity : this.deadline - Date.now();
+    if (Date.now() >= deadline)
+      throw new DeadlineExceeded(`${method} ${url.pathname}: past its deadline`);
+    const left = deadline - Date.now();
     const timeoutMs = Math.min(options.timeoutMs ?? this.policy.timeoutMs, left);
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers = await this.headers(options, body);
@@ -208,6 +210,7 @@ export const resources = {
   secrets: { group: '', version: 'v1', plural: 'secrets' },
   namespaces: { group: '', version: 'v1', plural: 'namespaces' },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
+  events: { group: 'events.k8s.io', version: 'v1', plural: 'events' },
   selfSubjectAccessReviews: {
     group: 'authorization.k8s.io',
     version: 'v1',
@@ -284,9 +287,13 @@ async function listPage<U>(
 }
 
 /** Reads one object, or undefined when it does not exist. */
-export async function readOptional<T>(api: Api, path: string): Promise<T | undefined> {
+export async function readOptional<T>(
+  api: Api,
+  path: string,
+  options: Pick<RequestOptions, 'deadline'> = {},
+): Promise<T | undefined> {
   try {
-    return await api.request<T>({ path });
+    return await api.request<T>({ path, ...options });
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
     throw err;

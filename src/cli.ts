@@ -4,7 +4,7 @@ import { UsageError } from './errors.js';
 import { checkReachable, connect } from './kube.js';
 import { leaseIdentity, LeaseLock } from './lease.js';
 import type { Api } from './api.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import {
   envPrefix,
   errorOutput,
@@ -17,6 +17,10 @@ import {
 import { checkPermissions } from './permissions.js';
 import { runOnce, runScheduled } from './runner.js';
 import { openStateStore, parseConfigMapLocation } from './configmap-state.js';
+import { alertConfig, type AlertConfig } from './reports/alerts.js';
+import { Metrics } from './reports/metrics.js';
+import type { PushTarget } from './reports/push.js';
+import { createReporter } from './reports/reporter.js';
 
 async function run(flags: RunFlags): Promise<number> {
   if (flags.once && flags.schedule) throw new UsageError('--schedule makes no sense with --once');
@@ -44,14 +48,51 @@ async function runWith(api: Api, flags: RunFlags): Promise<number> {
     identity: leaseIdentity(),
   });
   log.debug({ server: api.connection.server, version, state: store.location }, 'connected');
-  const deps = { api, store, lease, log, options, passTimeoutMs: flags.passTimeout };
-  if (flags.once || flags.dryRun) return runOnce(deps);
+  const once = flags.once || flags.dryRun;
+  const metrics = new Metrics({
+    countByNamespace: process.env.METRICS_COUNT_BY_NAMESPACE === 'enabled',
+    processMetrics: !once,
+    leaseHeld: () => lease.holds(),
+  });
+  const reporter = createReporter({
+    log,
+    metrics,
+    events: { api, instance: lease.options.identity },
+    alerts: alerts(log),
+    push: once ? pushTarget(flags) : undefined,
+    timeoutMs: flags.reportTimeout,
+  });
+  const deps = { api, store, lease, log, options, passTimeoutMs: flags.passTimeout, reporter };
+  if (once) return runOnce(deps);
+  if (flags.pushgatewayUrl) log.warn('--pushgateway-url is for --once: the metrics are served');
   const schedule = flags.schedule ? { cron: flags.schedule } : { intervalMs: flags.interval };
   log.info(
     `long-running mode: ${flags.schedule ? `schedule "${flags.schedule}"` : `every ${flags.interval} ms`}, ` +
       `Lease ${flags.leaseNamespace}/${flags.leaseName} as ${lease.options.identity}`,
   );
-  return runScheduled(deps, schedule, { port: flags.healthPort, host: flags.healthAddress });
+  const listen = [
+    ...(flags.metricsAddress ? [flags.metricsAddress] : []),
+    ...(flags.healthPort ? [{ port: flags.healthPort, host: flags.healthAddress }] : []),
+  ];
+  const text = async () => ({ contentType: metrics.contentType, text: await metrics.text() });
+  return runScheduled(deps, schedule, { listen, metrics: text });
+}
+
+/** Reloader's alert variables; a setting that cannot work is one warning, and no alerts. */
+function alerts(log: Logger): AlertConfig | undefined {
+  const { config, problem } = alertConfig(process.env);
+  if (problem) log.warn(`reload alerts are off: ${problem}`);
+  return config;
+}
+
+/** The Pushgateway group of this reloader: one per Lease, as one Lease is one reloader. */
+function pushTarget(flags: RunFlags): PushTarget | undefined {
+  if (!flags.pushgatewayUrl) return undefined;
+  return {
+    url: flags.pushgatewayUrl,
+    job: 'polling-reloader',
+    grouping: { lease: `${flags.leaseNamespace}/${flags.leaseName}` },
+  };
 }
 
 const program = new Command('polling-reloader')

@@ -40,6 +40,7 @@ function report(
     baseline: false,
     sources: 1,
     workloads: reloads.length,
+    workloadsByKind: { Deployment: reloads.length },
     saved: false,
     changes: [{ kind: 'ConfigMap', namespace: 'ns', name: 'cfg', type: 'updated', hash: 'h2' }],
     plan: { reloads, warnings: [] },

@@ -1,30 +1,50 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { message } from './errors.js';
 
 /** What the probes report: live while the schedule runs, ready once a pass has finished. */
 export interface Health {
   live: () => boolean;
   ready: () => boolean;
+  /** `/metrics`, in Prometheus's text format; 404 when absent. */
+  metrics?: (() => Promise<{ contentType: string; text: string }>) | undefined;
 }
 
-/** `/live` and `/ready` (200 or 503) for the long-running mode's probes. */
-export async function startHealthServer(
-  port: number,
-  host: string,
-  health: Health,
-): Promise<Server> {
+/** Where a server listens: a port, on one address or (no host) on all of them. */
+export interface ListenAddress {
+  host?: string | undefined;
+  port: number;
+}
+
+/** `host:port`, `[v6]:port` or `:port` (every address), as a person writes it. */
+export function formatAddress({ host, port }: ListenAddress): string {
+  if (host === undefined) return `:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function probe(res: ServerResponse, check: () => boolean): void {
+  const ok = check();
+  res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'not yet\n');
+}
+
+/**
+ * `/live` and `/ready` (200 or 503) for the long-running mode's probes, and `/metrics` beside
+ * them when asked, as Reloader serves `/live` beside `/metrics`.
+ */
+export async function startHealthServer(listen: ListenAddress, health: Health): Promise<Server> {
   const server = createServer((req, res) => {
-    const check =
-      req.url === '/live' ? health.live : req.url === '/ready' ? health.ready : undefined;
-    if (!check) {
-      res.writeHead(404).end('not found\n');
-      return;
-    }
-    const ok = check();
-    res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'not yet\n');
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/live') probe(res, health.live);
+    else if (path === '/ready') probe(res, health.ready);
+    else if (path === '/metrics' && health.metrics) {
+      health.metrics().then(
+        ({ contentType, text }) => res.writeHead(200, { 'Content-Type': contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(`${message(err)}\n`),
+      );
+    } else res.writeHead(404).end('not found\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, resolve);
+    server.listen(listen.port, listen.host, resolve);
   });
   return server;
 }

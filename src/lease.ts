@@ -62,6 +62,12 @@ export class LeaseLock {
   private observed: { resourceVersion: string; since: number } | undefined;
   /** Acquisitions and the release run one at a time: a renewal never races the pass's own. */
   private turn: Promise<unknown> = Promise.resolve();
+  /**
+   * When the Lease call now running gives up (epoch ms): a third of the Lease's duration after it
+   * began, the period of renewals. A renewal stuck on a silent network would otherwise hold the
+   * next pass, which waits its turn, for as long as the client's time-outs and retries last.
+   */
+  private callDeadline: number | undefined;
 
   constructor(
     private readonly api: Api,
@@ -74,18 +80,9 @@ export class LeaseLock {
     return resourcePath(resources.leases, namespace, named ? name : undefined);
   }
 
-  /**
-   * Every Lease call gives up within a third of the Lease's duration (twice): a renewal that
-   * waits longer is useless, and the pass waiting its turn behind it must not hang.
-   */
-  private get limits(): { timeoutMs: number; attempts: number } {
-    const third = (this.options.durationSeconds * 1000) / 3;
-    return { timeoutMs: Math.min(10_000, Math.max(1_000, third)), attempts: 2 };
-  }
-
   private async read(): Promise<Lease | undefined> {
     try {
-      return await this.api.request<Lease>({ path: this.path(), ...this.limits });
+      return await this.api.request<Lease>({ path: this.path(), deadline: this.callDeadline });
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
@@ -95,7 +92,13 @@ export class LeaseLock {
   /** Writes carry the resourceVersion they read: sending one again is safe. */
   private replace(body: Lease): Promise<Lease> {
     const path = this.path();
-    return this.api.request<Lease>({ method: 'PUT', path, body, idempotent: true, ...this.limits });
+    return this.api.request<Lease>({
+      method: 'PUT',
+      path,
+      body,
+      idempotent: true,
+      deadline: this.callDeadline,
+    });
   }
 
   /** Whether this instance may act now: it holds the Lease with time to spare. */
@@ -114,7 +117,11 @@ export class LeaseLock {
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.turn.then(work, work);
+    const bounded = (): Promise<T> => {
+      this.callDeadline = Date.now() + Math.max(1000, (this.options.durationSeconds * 1000) / 3);
+      return work();
+    };
+    const run = this.turn.then(bounded, bounded);
     this.turn = run.catch(() => undefined);
     return run;
   }
@@ -193,7 +200,12 @@ export class LeaseLock {
       },
     };
     try {
-      await this.api.request({ method: 'POST', path: this.path(false), body, ...this.limits });
+      await this.api.request({
+        method: 'POST',
+        path: this.path(false),
+        body,
+        deadline: this.callDeadline,
+      });
       this.markHeld(at);
       return { held: true };
     } catch (err) {

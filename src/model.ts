@@ -49,6 +49,8 @@ export interface Workload {
   kind: WorkloadKind;
   namespace: string;
   name: string;
+  /** The object's uid when it was listed: the Events of its reload name it. */
+  uid?: string | undefined;
   /** Reloader annotations from the pod template, overridden by those on the workload itself. */
   annotations: Record<string, string>;
   references: Reference[];

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   csvFields,
   labelSelector,
+  listenAddress,
   parseRunFlags,
   passOptions,
   runCommand,
@@ -175,5 +176,29 @@ describe("KUBERNETES_NAMESPACE (Reloader's single-namespace mode)", () => {
     const needs = neededPermissions(passOptions(flags, env));
     assert.ok(needs.length > 0);
     for (const need of needs) assert.equal(need.namespace, 'team-a', JSON.stringify(need));
+  });
+});
+
+describe('--metrics-address', () => {
+  it("reads Reloader's :9090, host:port and [v6]:port; empty turns it off", () => {
+    assert.deepEqual(parseRunFlags([]).metricsAddress, { port: 9090 });
+    assert.deepEqual(listenAddress(':9090'), { host: undefined, port: 9090 });
+    assert.deepEqual(listenAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+    assert.deepEqual(listenAddress('[::1]:9090'), { host: '::1', port: 9090 });
+    assert.equal(parseRunFlags(['--metrics-address=']).metricsAddress, false);
+  });
+
+  it('refuses what is not an address', () => {
+    for (const bad of ['9090', 'host', 'a:b', ':70000', '::1:9090']) {
+      assert.throws(() => listenAddress(bad), /host:port|port number/, bad);
+    }
+  });
+
+  it('--pushgateway-url must be an http(s) URL', () => {
+    assert.equal(
+      parseRunFlags(['--pushgateway-url=http://pg:9091']).pushgatewayUrl?.host,
+      'pg:9091',
+    );
+    assert.throws(() => parseRunFlags(['--pushgateway-url=pg:9091']), /http/);
   });
 });

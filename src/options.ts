@@ -8,6 +8,7 @@ import {
   type AnnotationNames,
 } from './annotations.js';
 import { workloadKinds, type WorkloadKind } from './model.js';
+import type { ListenAddress } from './health.js';
 import type { ReloadStrategy } from './patches.js';
 import type { PassOptions } from './pass.js';
 import type { ScopeOptions } from './scope.js';
@@ -117,6 +118,28 @@ const positiveInteger = (raw: string): number => {
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1)
     throw new InvalidArgumentError('not a whole number of at least 1');
   return value;
+};
+
+/** `host:port`, `[v6]:port` or `:port` (every address, as Reloader's `:9090`); empty: off (false). */
+export function listenAddress(raw: string): ListenAddress | false {
+  if (raw.trim() === '') return false;
+  const match = /^(?:\[(?<v6>[^\]]+)\]|(?<host>[^:[\]]*)):(?<port>\d{1,5})$/.exec(raw.trim());
+  const { v6, host, port: digits = '' } = match?.groups ?? {};
+  if (!match)
+    throw new InvalidArgumentError('use host:port, [v6]:port, or :port for every address');
+  return { host: v6 ?? (host || undefined), port: port(digits) };
+}
+
+const httpUrl = (raw: string): URL => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgumentError('not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError('not an http:// or https:// URL');
+  return url;
 };
 
 const cronExpression = (raw: string): string => {
@@ -392,6 +415,22 @@ export function addRunOptions(cmd: Command): Command {
     flag('--health-address <address>', 'address for --health-port (0.0.0.0 in a pod)').default(
       '127.0.0.1',
     ),
+    flag(
+      '--metrics-address <address>',
+      'serve /metrics, /live and /ready here in the long-running mode ("": off)',
+    )
+      .argParser(listenAddress)
+      .default({ port: 9090 }, '":9090" (every address)'),
+    flag(
+      '--pushgateway-url <url>',
+      'with --once, push the metrics to this Prometheus Pushgateway after the pass',
+    ).argParser(httpUrl),
+    flag(
+      '--report-timeout <duration>',
+      "the longest an alert or a push may take, and a pass's Events together",
+    )
+      .argParser(duration)
+      .default(10_000, '10s'),
     flag('--lease-name <name>', 'the Lease that lets one instance act at a time').default(
       'polling-reloader',
     ),
@@ -495,6 +534,10 @@ export interface RunFlags {
   leaseDuration: number;
   healthPort: number;
   healthAddress: string;
+  /** false: not served. */
+  metricsAddress: ListenAddress | false;
+  pushgatewayUrl?: URL;
+  reportTimeout: number;
   kubeconfig?: string;
   context?: string;
   state: string;

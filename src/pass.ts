@@ -12,7 +12,14 @@ import {
 import { detectChanges } from './changes.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
-import { sourceId, workloadId, type Change, type Source, type Workload } from './model.js';
+import {
+  sourceId,
+  workloadId,
+  type Change,
+  type Source,
+  type Workload,
+  type WorkloadKind,
+} from './model.js';
 import { restoreStashedJobs, stashPrefix } from './job-stash.js';
 import { markDue, type PatchContext, type ReloadStrategy } from './patches.js';
 import { reloaderShaRequest } from './reloader-records.js';
@@ -81,6 +88,8 @@ export interface PassReport {
   sources: number;
   /** Workloads listed; undefined when the pass had no reason to list them (nothing changed). */
   workloads: number | undefined;
+  /** The workloads listed, by kind (empty when none were listed). */
+  workloadsByKind: Partial<Record<WorkloadKind, number>>;
   /** Whether the state was written (it is not when nothing in it changed). */
   saved: boolean;
   /** Why the state could not be written: its changes are seen again by the next pass. */
@@ -131,6 +140,7 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     stateProblem: seen.stateProblem,
     sources: sources.length,
     workloads: listing ? workloads.length : undefined,
+    workloadsByKind: countByKind(workloads),
     saved: false,
     changes,
     plan,
@@ -455,6 +465,12 @@ function carryOver(
   for (const [id, entry] of Object.entries(observed)) {
     if (!(id in next.sources) && !listed(id)) next.sources[id] = entry;
   }
+}
+
+function countByKind(workloads: Workload[]): Partial<Record<WorkloadKind, number>> {
+  const out: Partial<Record<WorkloadKind, number>> = {};
+  for (const w of workloads) out[w.kind] = (out[w.kind] ?? 0) + 1;
+  return out;
 }
 
 /** Deployments held paused by a pause period, so that a later pass lists workloads to resume them. */

@@ -66,9 +66,22 @@ function namespaceNeeds(
     for (const verb of ['list', ...(dryRun ? [] : changes)])
       needs.push({ verb, group, resource, namespace });
   }
-  const startsJobs = runCronJobsNow === true && scope.workloadKinds.includes('CronJob');
-  if (!dryRun && startsJobs && !scope.workloadKinds.includes('Job'))
+  if (!dryRun) needs.push(...actingNeeds(scope, runCronJobsNow === true, namespace));
+  return needs;
+}
+
+/** Beyond the reloads themselves: the Jobs started from CronJobs, and the Events. */
+function actingNeeds(
+  scope: PassOptions['scope'],
+  runCronJobsNow: boolean,
+  namespace: string | undefined,
+): Need[] {
+  const needs: Need[] = [];
+  const kinds = scope.workloadKinds;
+  if (runCronJobsNow && kinds.includes('CronJob') && !kinds.includes('Job'))
     needs.push({ verb: 'create', group: 'batch', resource: 'jobs', namespace });
+  // An Event on each workload reloaded, or that failed to be (src/reports/events.ts).
+  needs.push({ verb: 'create', group: 'events.k8s.io', resource: 'events', namespace });
   return needs;
 }
 

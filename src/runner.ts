@@ -1,15 +1,17 @@
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Api } from './api.js';
 import { notActing, type Outcome } from './apply.js';
 import { describeReload, describeTrigger, formatPlan } from './explain.js';
-import { startHealthServer } from './health.js';
-import { message } from './errors.js';
+import { formatAddress, startHealthServer, type Health, type ListenAddress } from './health.js';
+import { message, UsageError } from './errors.js';
 import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
 import { workloadId } from './model.js';
 import { runPass, type PassOptions, type PassReport } from './pass.js';
 import type { Reload } from './plan.js';
+import { silentReporter, type PassResult, type Reporter } from './reports/reporter.js';
 import type { StateStore } from './state.js';
 
 /** Exit codes: 0 done, 1 bad input or unreachable cluster (nothing changed), 3 some reloads failed. */
@@ -23,6 +25,14 @@ export interface RunnerDeps {
   options: PassOptions;
   /** A pass makes no request past this long after its start; `/live` fails if it is still going. */
   passTimeoutMs: number;
+  /** Told of each pass (metrics, Events, alerts); never in --dry-run. */
+  reporter?: Reporter | undefined;
+}
+
+/** The long-running mode's HTTP servers: where they listen, and what `/metrics` serves. */
+export interface Servers {
+  listen: ListenAddress[];
+  metrics?: (() => Promise<{ contentType: string; text: string }>) | undefined;
 }
 
 /** After SIGTERM, how long the pass in flight may take before the process ends anyway. */
@@ -42,17 +52,51 @@ export async function runOnce(deps: RunnerDeps): Promise<number> {
     process.stdout.write(`${formatPlan(report)}\n`);
     return 0;
   }
-  deps.api.deadline = Date.now() + deps.passTimeoutMs;
-  if (!(await takeLease(deps, true))) return 0;
+  const reporter = deps.reporter ?? silentReporter;
+  const started = Date.now();
+  let result: PassResult | undefined;
+  try {
+    deps.api.deadline = started + deps.passTimeoutMs;
+    result = await leasedPass(deps, started);
+    return result.status === 'done' ? exitCode(result.report) : 0;
+  } catch (err) {
+    result = failedPass(err, started);
+    throw err;
+  } finally {
+    deps.api.deadline = undefined;
+    // The Lease is released first: another instance need not wait for an alert.
+    if (result) await reporter.afterPass(result);
+    await reporter.close();
+  }
+}
+
+/** Takes the Lease, runs one pass and releases the Lease. */
+async function leasedPass(deps: RunnerDeps, started: number): Promise<PassResult> {
+  if (!(await takeLease(deps, true))) return { status: 'standby', finishedAt: new Date() };
   const stopRenewing = keepRenewed(deps);
   try {
     const holds = (): boolean => deps.lease.holds();
-    return exitCode(await pass(deps, holds, holds));
+    return donePass(await pass(deps, holds, holds), started);
   } finally {
     await stopRenewing();
     deps.api.deadline = undefined; // the release is due even after a long pass
     await deps.lease.release();
   }
+}
+
+function donePass(report: PassReport, started: number): PassResult {
+  const finishedAt = new Date();
+  return { status: 'done', report, durationMs: finishedAt.getTime() - started, finishedAt };
+}
+
+function failedPass(err: unknown, started: number): PassResult {
+  const finishedAt = new Date();
+  return {
+    status: 'failed',
+    error: message(err),
+    durationMs: finishedAt.getTime() - started,
+    finishedAt,
+  };
 }
 
 /**
@@ -65,36 +109,40 @@ export async function runOnce(deps: RunnerDeps): Promise<number> {
 export async function runScheduled(
   deps: RunnerDeps,
   schedule: Schedule,
-  health?: { port: number; host: string },
+  servers: Servers = { listen: [] },
 ): Promise<number> {
   // An object, so that the loop below sees what the signal handler sets.
   const run = { stopping: false, ready: false, passStarted: undefined as number | undefined };
   const stuck = (): boolean =>
     run.passStarted !== undefined && Date.now() - run.passStarted > deps.passTimeoutMs + 10_000;
-  const probes = health?.port
-    ? await startHealthServer(health.port, health.host, {
-        live: () => !run.stopping && !stuck(),
-        ready: () => run.ready,
-      })
-    : undefined;
+  const probes = await startServers(servers, {
+    live: () => !run.stopping && !stuck(),
+    ready: () => run.ready,
+    metrics: servers.metrics,
+  });
+  const reporter = deps.reporter ?? silentReporter;
   let inFlight: Promise<void> = Promise.resolve();
   const wake = new AbortController();
   const tick = async (): Promise<void> => {
     if (run.stopping) return;
+    const started = Date.now();
+    let result: PassResult;
     try {
-      run.passStarted = Date.now();
-      deps.api.deadline = run.passStarted + deps.passTimeoutMs;
+      run.passStarted = started;
+      deps.api.deadline = started + deps.passTimeoutMs;
       if (await takeLease(deps)) {
         const holds = (): boolean => deps.lease.holds();
-        await pass(deps, () => holds() && !run.stopping, holds);
-      }
+        result = donePass(await pass(deps, () => holds() && !run.stopping, holds), started);
+      } else result = { status: 'standby', finishedAt: new Date() };
       run.ready = true;
     } catch (err) {
       deps.log.error(`pass failed, retried on the next: ${message(err)}`);
+      result = failedPass(err, started);
     } finally {
       run.passStarted = undefined;
       deps.api.deadline = undefined;
     }
+    await reporter.afterPass(result);
   };
   const stopRenewing = keepRenewed(deps);
   const stopped = new Promise<void>((resolve) => {
@@ -135,10 +183,29 @@ export async function runScheduled(
   }
   await stopRenewing();
   await inFlight;
-  probes?.close();
+  for (const server of probes) server.close();
   await deps.lease.release();
+  await reporter.close();
   deps.log.info('stopped; Lease released');
   return 0;
+}
+
+/** The HTTP servers of the long-running mode; one that cannot listen ends the run before a pass. */
+async function startServers(servers: Servers, health: Health): Promise<Server[]> {
+  const started: Server[] = [];
+  try {
+    for (const listen of servers.listen) {
+      started.push(
+        await startHealthServer(listen, health).catch((err: unknown) => {
+          throw new UsageError(`cannot serve on ${formatAddress(listen)}: ${message(err)}`);
+        }),
+      );
+    }
+  } catch (err) {
+    for (const server of started) server.close();
+    throw err;
+  }
+  return started;
 }
 
 /**

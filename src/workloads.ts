@@ -107,6 +107,7 @@ export function toWorkload(
     kind,
     namespace: meta.namespace,
     name: meta.name,
+    uid: meta.uid,
     annotations: reloaderAnnotations(names, templateAnnotations, meta.annotations),
     references: podSpecReferences(template?.spec),
     record: record?.key === keyId ? record.hashes : {},

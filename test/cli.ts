@@ -4,6 +4,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * The long-running mode serves /metrics on :9090 by default; tests run several instances at once,
+ * so each listens on a free loopback port instead unless the test says otherwise.
+ */
+const testEnv = { POLLING_RELOADER_METRICS_ADDRESS: '127.0.0.1:0' };
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -18,7 +24,7 @@ export async function cli(args: string[], env: Record<string, string> = {}): Pro
       ['--import', 'tsx', 'src/cli.ts', ...args],
       {
         cwd: root,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...testEnv, ...env },
         timeout: 120_000,
       },
       (err, stdout, stderr) => {
@@ -41,7 +47,7 @@ export function startCli(
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...testEnv, ...env },
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));

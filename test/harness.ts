@@ -19,7 +19,7 @@ import { runPass, type PassReport } from '../src/pass.js';
 import { openStateStore } from '../src/configmap-state.js';
 import type { StateStore } from '../src/state.js';
 import { kindInfo, podTemplate, type WorkloadObject } from '../src/workloads.js';
-import { adminKubeConfig, testNamespace } from './kube.js';
+import { admissionPolicy, adminKubeConfig, testNamespace } from './kube.js';
 
 export const kc: KubeConfig = adminKubeConfig();
 /** The program's own client, on the same admin kubeconfig. */
@@ -211,4 +211,35 @@ export async function autoWorld(t: TestContext): Promise<World> {
     podSpec: { containers: [container('app', { configMaps: ['app'] })] },
   });
   return world;
+}
+
+/**
+ * Makes the API server refuse every update of Deployment `name` in `namespace` (a
+ * ValidatingAdmissionPolicy), so that its reloads fail. Returns what lifts it; the test lifts it
+ * in any case when it ends.
+ */
+export async function denyUpdates(
+  t: TestContext,
+  namespace: string,
+  name: string,
+): Promise<() => Promise<void>> {
+  return admissionPolicy(t, kc, {
+    name: `deny-${namespace}`,
+    namespace,
+    rule: { apiGroups: ['apps'], resources: ['deployments'], operations: ['UPDATE'] },
+    expression: `object.metadata.name != '${name}'`,
+    message: 'updates refused for the test',
+    accepted: () =>
+      apps
+        .patchNamespacedDeployment({
+          name,
+          namespace,
+          dryRun: 'All',
+          body: [{ op: 'add', path: '/metadata/labels', value: { probe: 'x' } }],
+        })
+        .then(
+          () => true,
+          () => false,
+        ),
+  });
 }

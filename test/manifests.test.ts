@@ -195,6 +195,22 @@ function assertHardenedContainer(c: V1Container | undefined, args: string[]): vo
   assert.equal(fieldOf('POD_NAMESPACE'), 'metadata.namespace');
 }
 
+/** The Deployment: hardened, with its probes and /metrics on the default --metrics-address. */
+function assertServedDeployment(d: V1Deployment | undefined): void {
+  assert.equal(d?.spec?.replicas, 2);
+  assertHardenedPod(podSpecOf(d), ['run', '--interval=10s', `--state=${ownState}`]);
+  const served = podSpecOf(d)?.containers[0];
+  assert.equal(served?.readinessProbe?.httpGet?.path, '/ready');
+  assert.equal(served.livenessProbe?.httpGet?.path, '/live');
+  assert.deepEqual(
+    served.ports?.map((p) => [p.name, p.containerPort]),
+    [['metrics', 9090]],
+    ':9090, as Reloader',
+  );
+  assert.equal(served.readinessProbe.httpGet.port, 'metrics');
+  assert.equal(d.spec.template.metadata?.annotations?.['prometheus.io/port'], '9090');
+}
+
 describe('deployment manifests (cronjob/)', () => {
   before(async () => {
     kubectlPath = await findKubectl();
@@ -227,16 +243,7 @@ describe('deployment manifests (cronjob/)', () => {
     assert.ok(cron.some((o) => o.kind === 'Namespace' && o.metadata?.name === own));
 
     const deploy = (await render('deployment')).objects;
-    const d = deploy.find((o): o is V1Deployment => o.kind === 'Deployment');
-    assert.equal(d?.spec?.replicas, 2);
-    assertHardenedPod(podSpecOf(d), [
-      'run',
-      '--interval=10s',
-      `--state=${ownState}`,
-      '--health-port=8080',
-      '--health-address=0.0.0.0',
-    ]);
-    assert.equal(podSpecOf(d)?.containers[0]?.readinessProbe?.httpGet?.path, '/ready');
+    assertServedDeployment(deploy.find((o): o is V1Deployment => o.kind === 'Deployment'));
     assert.ok(deploy.some((o) => o.kind === 'Namespace' && o.metadata?.name === own));
   });
 

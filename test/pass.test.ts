@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { autoWorld, apps, container, core, kc, reloaded, World } from './harness.js';
-import { admissionPolicy, eventually } from './kube.js';
+import { describe, it } from 'node:test';
+import { autoWorld, container, core, denyUpdates, reloaded, World } from './harness.js';
+import { eventually } from './kube.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
 
@@ -259,30 +259,3 @@ describe('one pass (SPEC §1)', () => {
     );
   });
 });
-
-/** Makes the API server refuse updates of one Deployment, as an admission webhook might. */
-async function denyUpdates(
-  t: TestContext,
-  namespace: string,
-  name: string,
-): Promise<() => Promise<void>> {
-  return admissionPolicy(t, kc, {
-    name: `deny-${namespace}`,
-    namespace,
-    rule: { apiGroups: ['apps'], resources: ['deployments'], operations: ['UPDATE'] },
-    expression: `object.metadata.name != '${name}'`,
-    message: 'updates refused for the test',
-    accepted: () =>
-      apps
-        .patchNamespacedDeployment({
-          name,
-          namespace,
-          dryRun: 'All',
-          body: [{ op: 'add', path: '/metadata/labels', value: { probe: 'x' } }],
-        })
-        .then(
-          () => true,
-          () => false,
-        ),
-  });
-}
