@@ -67,6 +67,7 @@ const oneNamespaceRules: V1PolicyRule[] = [
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'get', 'delete', 'create'] },
   { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'get', 'patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
 ];
 
 /** A ServiceAccount with `oneNamespaceRules` in its namespace only; a kubeconfig file for it. */
