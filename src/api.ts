@@ -1,13 +1,17 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
+import type { Agent as HttpAgent, ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { ApiError, statusOf } from './errors.js';
 import type { Connection } from './kubeconfig.js';
 
-const gunzipAsync = promisify(gunzip);
+/**
+ * node:http as its CommonJS module: an ES import of it reads every export, and its lazy ones (the
+ * WebSocket classes) load undici, the web streams, perf_hooks and http2, which no request uses
+ * (3.4 MiB of the bundle's resident memory at start).
+ */
+const http = process.getBuiltinModule('node:http');
 
 /** Lists of metadata only: names, uids, resourceVersions and annotations, never data. */
 export const metadataListAccept =
@@ -77,7 +81,7 @@ export class Api {
     const options = { keepAlive: true, maxSockets: 4 };
     this.agent =
       this.base.protocol === 'http:'
-        ? new HttpAgent(options)
+        ? new http.Agent(options)
         : new HttpsAgent({ ...options, ...connection.tls });
   }
 
@@ -111,7 +115,7 @@ export class Api {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers = await this.headers(options, body);
     this.stats.requests++;
-    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const send = url.protocol === 'http:' ? http.request : httpsRequest;
     const req = send(url, { method, headers, agent: this.agent });
     const response = await this.exchange(req, body, `${method} ${url.pathname}`, timeoutMs);
     if (response.status < 200 || response.status >= 300) {
@@ -169,16 +173,17 @@ export class Api {
         });
         res.on('error', reject);
         res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const gzipped = res.headers['content-encoding'] === 'gzip';
-          (gzipped ? gunzipAsync(raw) : Promise.resolve(raw)).then(
-            (text) => {
-              resolve({ status: res.statusCode ?? 0, text: text.toString('utf8') });
-            },
-            (err: unknown) => {
-              reject(err instanceof Error ? err : new Error(String(err)));
-            },
-          );
+          // Decompressed and decoded at once, on this thread: each page's buffers are garbage
+          // before the next page is asked for (the asynchronous gunzip kept far more of them
+          // waiting for a collection: 18 MiB at the end of a 20k-object listing, against 3 to 9).
+          try {
+            const raw = Buffer.concat(chunks);
+            const gzipped = res.headers['content-encoding'] === 'gzip';
+            const text = (gzipped ? gunzipSync(raw) : raw).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, text });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
         });
       });
       req.end(body);

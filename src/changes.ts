@@ -13,23 +13,35 @@ export function detectChanges(
   listed: (id: string) => boolean = () => true,
 ): Change[] {
   const changes: Change[] = [];
-  const seen = new Set<string>();
+  let found = 0;
   for (const source of current) {
-    const id = sourceId(source);
-    seen.add(id);
-    const before = observed[id];
+    const before = observed[sourceId(source)];
     if (!before) changes.push({ ...identity(source), type: 'created', hash: source.hash });
-    else if (before.hash !== source.hash) {
-      changes.push({ ...identity(source), type: 'updated', hash: source.hash });
+    else {
+      found++;
+      if (before.hash !== source.hash) {
+        changes.push({ ...identity(source), type: 'updated', hash: source.hash });
+      }
     }
   }
-  for (const id of Object.keys(observed)) {
+  const ids = Object.keys(observed);
+  // When every entry was found again (the ids of a listing are unique), none was deleted: the
+  // usual case, which then needs no set of the listed ids.
+  if (found < ids.length) changes.push(...deletedSince(ids, current, listed));
+  return changes;
+}
+
+/** The entries of the state (their ids) that this pass lists and did not find. */
+function deletedSince(ids: string[], current: Source[], listed: (id: string) => boolean): Change[] {
+  const seen = new Set(current.map(sourceId));
+  const deleted: Change[] = [];
+  for (const id of ids) {
     if (seen.has(id) || !listed(id)) continue;
     const [namespace, kind, name] = id.split('/');
     if (!namespace || !name || (kind !== 'ConfigMap' && kind !== 'Secret')) continue;
-    changes.push({ kind, namespace, name, type: 'deleted', hash: DELETED });
+    deleted.push({ kind, namespace, name, type: 'deleted', hash: DELETED });
   }
-  return changes;
+  return deleted;
 }
 
 function identity(s: Source): { kind: SourceKind; namespace: string; name: string } {

@@ -1,5 +1,8 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { message } from './errors.js';
+
+/** Not an ES import: that would load what node:http loads lazily (see src/api.ts). */
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** What the probes report: live while the schedule runs, ready once a pass has finished. */
 export interface Health {

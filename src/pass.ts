@@ -443,9 +443,14 @@ function sameState(a: StateData, b: StateData): boolean {
   const ids = Object.keys(b.sources);
   if (ids.length !== Object.keys(a.sources).length) return false;
   return ids.every((id) => {
-    const [x, y] = [a.sources[id], b.sources[id]];
-    return x?.hash === y?.hash && x?.uid === y?.uid && x?.resourceVersion === y?.resourceVersion;
+    const x = a.sources[id];
+    const y = b.sources[id];
+    return x === y || (x !== undefined && y !== undefined && sameEntry(x, y));
   });
+}
+
+function sameEntry(x: ObservedSource, y: ObservedSource): boolean {
+  return x.hash === y.hash && x.uid === y.uid && x.resourceVersion === y.resourceVersion;
 }
 
 function statsSince(api: Api, before: ApiStats): ApiStats {
@@ -456,14 +461,19 @@ function statsSince(api: Api, before: ApiStats): ApiStats {
   };
 }
 
+function entryOf(s: Source): ObservedSource {
+  return { uid: s.uid, resourceVersion: s.resourceVersion, hash: s.hash };
+}
+
 /** Keeps the entries this pass did not list (outside its scope) as they were. */
 function carryOver(
   next: StateData,
   observed: Record<string, ObservedSource>,
   listed: (id: string) => boolean,
 ): void {
-  for (const [id, entry] of Object.entries(observed)) {
-    if (!(id in next.sources) && !listed(id)) next.sources[id] = entry;
+  for (const id of Object.keys(observed)) {
+    const entry = observed[id];
+    if (entry && !(id in next.sources) && !listed(id)) next.sources[id] = entry;
   }
 }
 
@@ -501,7 +511,10 @@ export function nextState(
 ): { data: StateData; pending: string[] } {
   const next: Record<string, ObservedSource> = {};
   for (const s of sources) {
-    next[sourceId(s)] = { uid: s.uid, resourceVersion: s.resourceVersion, hash: s.hash };
+    const id = sourceId(s);
+    const before = observed[id];
+    // An entry that still says what was listed is kept as it is: a steady pass makes none anew.
+    next[id] = before && sameEntry(before, s) ? before : entryOf(s);
   }
   const workloadTriggered = new Set(['outdated', 'held-back', 'reloader-outdated']);
   const changeTriggered = (r: Reload): Reload => ({

@@ -96,13 +96,23 @@ interface Rules {
 /** Decides which workloads roll in this pass and why. Pure: no I/O, no clock. */
 export function planPass(input: PlanInput): Plan {
   const warnings: string[] = [];
-  const sources = new Map(input.sources.map((s) => [sourceId(s), s]));
+  const reloads = input.workloads.length > 0 ? planReloads(input, warnings) : [];
+  for (const source of input.sources) checkSourceAnnotations(source, input.options.names, warnings);
+  return { reloads, warnings };
+}
+
+function planReloads(input: PlanInput, warnings: string[]): Reload[] {
+  const sources = new Map<string, Source>();
+  for (const s of input.sources) sources.set(sourceId(s), s);
   const changes = new Map(input.changes.map((c) => [sourceId(c), c]));
-  const byNamespace = groupByNamespace(input.sources, input.changes);
+  // Only a reload list looks at every name of a namespace: the index is made when one does.
+  let byNamespace: Map<string, NamespaceIndex> | undefined;
+  const namesIn = (namespace: string): NamespaceIndex | undefined =>
+    (byNamespace ??= groupByNamespace(input.sources, input.changes)).get(namespace);
   const reloads: Reload[] = [];
   for (const workload of input.workloads) {
     const rules = readRules(workload, input.options.names, warnings);
-    const candidates = candidateSources(workload, rules, byNamespace.get(workload.namespace));
+    const candidates = candidateSources(workload, rules, namesIn);
     const context = {
       workload,
       rules,
@@ -115,8 +125,7 @@ export function planPass(input: PlanInput): Plan {
     const reload = schedule(workload, rules, triggers, record, input.now);
     if (reload) reloads.push(rules.rollAtOnce ? { ...reload, rollAtOnce: true } : reload);
   }
-  for (const source of input.sources) checkSourceAnnotations(source, input.options.names, warnings);
-  return { reloads, warnings };
+  return reloads;
 }
 
 interface Context {
@@ -235,7 +244,7 @@ function isTrue(raw: string | undefined): boolean {
 function candidateSources(
   workload: Workload,
   rules: Rules,
-  namespace: NamespaceIndex | undefined,
+  namesIn: (namespace: string) => NamespaceIndex | undefined,
 ): [SourceKind, string][] {
   const keys = new Map<string, [SourceKind, string]>();
   const add = (kind: SourceKind, name: string): void => {
@@ -246,7 +255,8 @@ function candidateSources(
     const [kind, name] = key.split('/', 2);
     if ((kind === 'ConfigMap' || kind === 'Secret') && name) add(kind, name);
   }
-  for (const [kind, name] of namespace?.names ?? []) {
+  if (rules.reload.ConfigMap.length + rules.reload.Secret.length === 0) return [...keys.values()];
+  for (const [kind, name] of namesIn(workload.namespace)?.names ?? []) {
     if (rules.reload[kind].some((pattern) => pattern.test(name))) add(kind, name);
   }
   return [...keys.values()];
@@ -326,6 +336,7 @@ function readRules(workload: Workload, names: AnnotationNames, warnings: string[
 }
 
 function checkSourceAnnotations(source: Source, names: AnnotationNames, warnings: string[]): void {
+  if (source.ignore === undefined && source.match === undefined) return;
   for (const [annotation, raw] of [
     [names.ignore, source.ignore],
     [names.match, source.match],

@@ -46,36 +46,54 @@ export async function listSources(
 ): Promise<Source[]> {
   const out: Source[] = [];
   for (const kind of scope.sourceKinds) {
-    const listed = (await listMetadata(api, scope, kind, names)).filter((s) => !exclude(s));
+    const listed = await listMetadata(api, scope, kind, names, observed);
     const moved: Source[] = [];
+    let count = 0;
     for (const source of listed) {
-      const before = observed[sourceId(source)];
-      if (before?.uid === source.uid && before.resourceVersion === source.resourceVersion) {
-        out.push({ ...source, hash: before.hash });
-      } else moved.push(source);
+      if (exclude(source)) continue;
+      count++;
+      if (source.hash) out.push(source);
+      else moved.push(source);
     }
-    const movedAll = moved.length > listed.length / 2;
+    const movedAll = moved.length > count / 2;
     const how = { hasher, names, kind, reloader };
     out.push(...(await readContent(api, scope, how, moved, movedAll)));
   }
   return out;
 }
 
+/**
+ * The sources of one kind, from their metadata. One whose uid and resourceVersion are those of its
+ * state entry takes the entry's hash, and the entry's strings for both, so that the copies parsed
+ * from the page go with the page; the others (their hash left empty) have moved, and their content
+ * is read.
+ */
 async function listMetadata(
   api: Api,
   scope: Scope,
   kind: SourceKind,
   names: AnnotationNames,
+  observed: Record<string, ObservedSource>,
 ): Promise<Source[]> {
+  const keep = (item: Item): Source | undefined => {
+    const source = toSource(kind, item.metadata, names, '');
+    const before = source && observed[sourceId(source)];
+    if (!source || before?.uid !== source.uid || before.resourceVersion !== source.resourceVersion)
+      return source;
+    source.uid = before.uid;
+    source.resourceVersion = before.resourceVersion;
+    source.hash = before.hash;
+    return source;
+  };
   const out: Source[] = [];
   for (const namespace of scope.namespaces ?? [undefined]) {
     const page = await listAll(
       api,
       resourcePath(typeOf[kind], namespace),
       { labelSelector: scope.resourceLabelSelector, accept: metadataListAccept },
-      (item: Item) => toSource(kind, item.metadata, names, ''),
+      keep,
     );
-    out.push(...page.filter((s) => scope.includes(s.namespace)));
+    for (const source of page) if (scope.includes(source.namespace)) out.push(source);
   }
   return out;
 }
@@ -170,14 +188,18 @@ function toSource(
   hash: string,
 ): Source | undefined {
   if (!meta?.name || !meta.namespace) return undefined;
-  return {
+  const source: Source = {
     kind,
     namespace: meta.namespace,
     name: meta.name,
     uid: meta.uid ?? '',
     resourceVersion: meta.resourceVersion ?? '',
     hash,
-    ignore: meta.annotations?.[names.ignore],
-    match: meta.annotations?.[names.match],
   };
+  // Set only when present: most objects carry neither, and a pass keeps thousands of sources.
+  const ignore = meta.annotations?.[names.ignore];
+  const match = meta.annotations?.[names.match];
+  if (ignore !== undefined) source.ignore = ignore;
+  if (match !== undefined) source.match = match;
+  return source;
 }
