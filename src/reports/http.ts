@@ -1,7 +1,10 @@
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+
+/** Not an ES import: that would load what node:http loads lazily (see src/api.ts). */
+const { request: httpRequest } = process.getBuiltinModule('node:http');
 
 /**
  * One HTTP request to something outside the cluster (an alert webhook, a Pushgateway): a time-out
