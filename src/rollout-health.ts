@@ -115,6 +115,16 @@ function onDelete(spec: Record<string, unknown>): boolean {
   return (spec.updateStrategy as { type?: string } | undefined)?.type === 'OnDelete';
 }
 
+/** A StatefulSet or DaemonSet not waited for (OnDelete), or whose controller is behind. */
+function notRolling(
+  generation: number | undefined,
+  spec: Record<string, unknown>,
+  status: Status,
+): RolloutHealth | undefined {
+  if (onDelete(spec)) return { state: 'untracked', detail: 'update strategy OnDelete' };
+  return unobserved(generation, status);
+}
+
 /** Replicas updated and available: the checks every kind with replicas shares. */
 function replicaHealth(desired: number, updated: number, ready: number): RolloutHealth {
   if (updated < desired) return progressing(`${updated} of ${desired} replicas updated`);
@@ -146,9 +156,8 @@ function statefulSetHealth(
   spec: Record<string, unknown>,
   status: Status,
 ): RolloutHealth {
-  if (onDelete(spec)) return { state: 'untracked', detail: 'update strategy OnDelete' };
-  const notSeen = unobserved(generation, status);
-  if (notSeen) return notSeen;
+  const early = notRolling(generation, spec, status);
+  if (early) return early;
   const desired = desiredReplicas(spec);
   const rolling = (spec.updateStrategy as { rollingUpdate?: { partition?: number } } | undefined)
     ?.rollingUpdate;
@@ -167,9 +176,8 @@ function daemonSetHealth(
   spec: Record<string, unknown>,
   status: Status,
 ): RolloutHealth {
-  if (onDelete(spec)) return { state: 'untracked', detail: 'update strategy OnDelete' };
-  const notSeen = unobserved(generation, status);
-  if (notSeen) return notSeen;
+  const early = notRolling(generation, spec, status);
+  if (early) return early;
   const desired = count(status.desiredNumberScheduled);
   return replicaHealth(
     desired,
