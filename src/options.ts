@@ -303,12 +303,13 @@ export function startupWarnings(flags: RunFlags, env: NodeJS.ProcessEnv = proces
 }
 
 /**
- * The namespace the reloader runs in: $POD_NAMESPACE, its pod's, else the one namespace
- * $KUBERNETES_NAMESPACE confines it to, else `default`.
+ * The namespace the reloader runs in: $POD_NAMESPACE, $RELOADER_NAMESPACE (which Reloader's chart
+ * sets), its pod's, else the one namespace $KUBERNETES_NAMESPACE confines it to, else `default`.
  */
 function ownNamespace(): string {
   const file = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  const named = process.env.POD_NAMESPACE || process.env.RELOADER_NAMESPACE;
+  if (named) return named;
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   return process.env.KUBERNETES_NAMESPACE?.trim() || 'default';
 }
@@ -500,7 +501,7 @@ export function addRunOptions(cmd: Command): Command {
     ).default('polling-reloader-hash-key'),
     flag('--lease-namespace <namespace>', "the reloader's own namespace (hash key, Lease)").default(
       ownNamespace(),
-      '$POD_NAMESPACE, the pod namespace, $KUBERNETES_NAMESPACE, or default',
+      '$POD_NAMESPACE, $RELOADER_NAMESPACE, the pod namespace, $KUBERNETES_NAMESPACE, or default',
     ),
     flag('--log-format <format>', 'json, or text (Reloader: empty for text)')
       .argParser((raw) => (raw === '' ? 'text' : oneOf(['json', 'text'] as const)(raw)))

@@ -2,84 +2,42 @@
 // every object, and the RBAC they grant is exactly what a pass checks for and calls: a run as their
 // ServiceAccount succeeds, and a watch is refused.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import {
   CoreV1Api,
-  KubeConfig,
-  loadAllYaml,
   type KubernetesObject,
-  type V1ClusterRole,
   type V1Container,
   type V1CronJob,
   type V1Deployment,
   type V1PodSpec,
-  type V1PolicyRule,
 } from '@kubernetes/client-node';
-import { neededPermissions } from '../src/permissions.js';
-import { parseRunFlags, passOptions } from '../src/options.js';
 import { cli } from './cli.js';
-import { apps, container, core, kc, withTemplate, World } from './harness.js';
-import { eventually, tokenKubeConfig, watchStatus } from './kube.js';
+import { apps, container, core, withTemplate, World } from './harness.js';
+import { eventually, watchStatus } from './kube.js';
+import {
+  applyForReal,
+  assertServerAccepts,
+  expectedGrants,
+  granted,
+  kubectl,
+  objectsOf,
+  podSpecOf,
+  root,
+  serviceAccountKubeConfig,
+} from './rendered.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const adminKubeconfig = process.env.TEST_KUBECONFIG ?? '';
 const own = 'polling-reloader';
 const ownState = `configmap:${own}/polling-reloader-state`;
 const teams = ['team-a', 'team-b'];
 const auto = { 'reloader.stakater.com/auto': 'true' };
 
-let kubectlPath = '';
-
-/** Runs a program in the repository, with `input` on its stdin; fails with its stderr. */
-async function run(file: string, args: string[], input = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { cwd: root, maxBuffer: 16 * 1024 * 1024, timeout: 600_000 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const why = stderr.trim() || err.message;
-          reject(new Error(`${basename(file)} ${args.join(' ')}: ${why}`));
-        } else resolve(stdout);
-      },
-    );
-    child.stdin?.end(input);
-  });
-}
-
-/** The kubectl of the test control plane: `scripts/cluster build` prints its folder last. */
-async function findKubectl(): Promise<string> {
-  const assets = process.env.KUBEBUILDER_ASSETS;
-  if (assets && existsSync(join(assets, 'kubectl'))) return join(assets, 'kubectl');
-  const out = await run(join(root, 'scripts/cluster'), ['build']);
-  const folder = out.trim().split('\n').at(-1) ?? '';
-  const path = join(folder, 'kubectl');
-  assert.ok(existsSync(path), `no kubectl in ${folder}`);
-  return path;
-}
-
-async function kubectl(args: string[], input = ''): Promise<string> {
-  return run(kubectlPath, [`--kubeconfig=${adminKubeconfig}`, ...args], input);
-}
-
 /** `kubectl kustomize cronjob/DIR`: the YAML text and its objects. */
 async function render(dir: string): Promise<{ yaml: string; objects: KubernetesObject[] }> {
   const yaml = await kubectl(['kustomize', join(root, 'cronjob', dir)]);
-  return { yaml, objects: loadAllYaml(yaml) as KubernetesObject[] };
-}
-
-/** Applies the rendered objects for real, and deletes them when the test ends. */
-async function applyForReal(t: TestContext, yaml: string): Promise<void> {
-  t.after(async () => {
-    await kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], yaml);
-  });
-  await kubectl(['apply', '-f', '-'], yaml);
+  return { yaml, objects: objectsOf(yaml) };
 }
 
 /** Namespaces this file created, and deletes at its end; ones that existed are left alone. */
@@ -97,71 +55,6 @@ async function ensureNamespace(name: string): Promise<void> {
       return true;
     }
   });
-}
-
-/** A token of the manifests' ServiceAccount, and a kubeconfig file that uses it. */
-async function serviceAccountKubeConfig(
-  t: TestContext,
-): Promise<{ config: KubeConfig; path: string }> {
-  const request = await core.createNamespacedServiceAccountToken({
-    name: own,
-    namespace: own,
-    body: { spec: { audiences: [], expirationSeconds: 600 } },
-  });
-  const token = request.status?.token;
-  assert.ok(token, 'TokenRequest returned a token');
-  const config = tokenKubeConfig(kc, token);
-  const dir = mkdtempSync(join(tmpdir(), 'polling-reloader-sa-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const path = join(dir, 'kubeconfig');
-  writeFileSync(path, config.exportConfig(), { mode: 0o600 });
-  return { config, path };
-}
-
-/** Every `NAMESPACE verb group/resource` the rendered Roles and ClusterRoles grant ('*': all). */
-function granted(objects: KubernetesObject[]): string[] {
-  const out = new Set<string>();
-  for (const obj of objects) {
-    if (obj.kind !== 'Role' && obj.kind !== 'ClusterRole') continue;
-    const where = obj.kind === 'Role' ? (obj.metadata?.namespace ?? '?') : '*';
-    for (const rule of (obj as V1ClusterRole).rules ?? []) {
-      for (const entry of expand(rule)) out.add(`${where} ${entry}`);
-    }
-  }
-  return [...out].sort();
-}
-
-function expand(rule: V1PolicyRule): string[] {
-  const out: string[] = [];
-  for (const group of rule.apiGroups ?? []) {
-    for (const resource of rule.resources ?? []) {
-      for (const verb of rule.verbs) out.push(`${verb} ${group}/${resource}`);
-    }
-  }
-  return out;
-}
-
-/**
- * What the program checks before a pass with these flags (src/permissions.ts), plus what it may
- * call without checking: Argo Rollouts (listed only where the API exists) and the state ConfigMaps
- * in its own namespace.
- */
-function expected(args: string[], rolloutNamespaces: string[]): string[] {
-  const needs = neededPermissions(passOptions(parseRunFlags(args)));
-  const out = new Set(needs.map((n) => `${n.namespace ?? '*'} ${n.verb} ${n.group}/${n.resource}`));
-  for (const where of rolloutNamespaces) {
-    for (const verb of ['list', 'get', 'patch']) out.add(`${where} ${verb} argoproj.io/rollouts`);
-  }
-  for (const verb of ['get', 'create', 'update', 'delete']) out.add(`${own} ${verb} /configmaps`);
-  return [...out].sort();
-}
-
-function podSpecOf(obj: KubernetesObject | undefined): V1PodSpec | undefined {
-  if (obj?.kind === 'CronJob') return (obj as V1CronJob).spec.jobTemplate.spec?.template.spec;
-  if (obj?.kind === 'Deployment') return (obj as V1Deployment).spec?.template.spec;
-  return undefined;
 }
 
 /** The pod settings issue 4 asks of both the CronJob and the Deployment. */
@@ -213,7 +106,6 @@ function assertServedDeployment(d: V1Deployment | undefined): void {
 
 describe('deployment manifests (cronjob/)', () => {
   before(async () => {
-    kubectlPath = await findKubectl();
     for (const name of [own, ...teams]) await ensureNamespace(name);
   });
 
@@ -225,12 +117,7 @@ describe('deployment manifests (cronjob/)', () => {
 
   it('cronjob/cronjob, cronjob/deployment and cronjob/rbac/namespaced pass a server-side dry run', async () => {
     for (const dir of ['cronjob', 'deployment', 'rbac/namespaced']) {
-      const { yaml, objects } = await render(dir);
-      assert.ok(objects.length > 0, `${dir} renders objects`);
-      const out = await kubectl(['apply', '--dry-run=server', '-f', '-'], yaml);
-      for (const obj of objects) {
-        assert.match(out, new RegExp(`${obj.metadata?.name ?? '?'} .*\\(server dry run\\)`), dir);
-      }
+      await assertServerAccepts((await render(dir)).yaml, dir);
     }
   });
 
@@ -252,7 +139,10 @@ describe('deployment manifests (cronjob/)', () => {
     const cluster = (await render('rbac/cluster')).objects;
     assert.deepEqual(
       granted(cluster),
-      expected([...base, '--namespace-selector=team=a'], ['*']),
+      expectedGrants([...base, '--namespace-selector=team=a'], {
+        rollouts: ['*'],
+        stateNamespace: own,
+      }),
       'cluster variant',
     );
     const namespaced = (await render('rbac/namespaced')).objects;
@@ -262,7 +152,10 @@ describe('deployment manifests (cronjob/)', () => {
     );
     assert.deepEqual(
       granted(namespaced),
-      expected([...base, `--namespaces=${teams.join(',')}`], teams),
+      expectedGrants([...base, `--namespaces=${teams.join(',')}`], {
+        rollouts: teams,
+        stateNamespace: own,
+      }),
       'namespaced variant',
     );
     for (const entry of [...granted(cluster), ...granted(namespaced)]) {
@@ -272,7 +165,7 @@ describe('deployment manifests (cronjob/)', () => {
 
   it('cluster RBAC: a run as its ServiceAccount reloads a Deployment, and a watch is refused', async (t) => {
     await applyForReal(t, (await render('rbac/cluster')).yaml);
-    const sa = await serviceAccountKubeConfig(t);
+    const sa = await serviceAccountKubeConfig(t, own, own);
     const world = await World.create(t);
     await world.configMap('app', { v: '1' });
     await world.deployment('web', {
@@ -313,7 +206,7 @@ describe('deployment manifests (cronjob/)', () => {
 
   it('namespaced RBAC: a run confined to team-a reloads there, and nothing outside is granted', async (t) => {
     await applyForReal(t, (await render('rbac/namespaced')).yaml);
-    const sa = await serviceAccountKubeConfig(t);
+    const sa = await serviceAccountKubeConfig(t, own, own);
     const namespace = 'team-a';
     const name = `web-${Date.now().toString(36)}`;
     await core.createNamespacedConfigMap({
