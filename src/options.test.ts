@@ -171,6 +171,25 @@ describe("KUBERNETES_NAMESPACE (Reloader's single-namespace mode)", () => {
     for (const w of warnings) assert.match(w, /is ignored: KUBERNETES_NAMESPACE .* team-a/);
   });
 
+  it("takes its own namespace from $POD_NAMESPACE, else $RELOADER_NAMESPACE (Reloader's chart sets it)", () => {
+    const saved = { pod: process.env.POD_NAMESPACE, reloader: process.env.RELOADER_NAMESPACE };
+    try {
+      delete process.env.POD_NAMESPACE;
+      process.env.RELOADER_NAMESPACE = 'reloader';
+      assert.equal(parseRunFlags([]).leaseNamespace, 'reloader');
+      process.env.POD_NAMESPACE = 'pod';
+      assert.equal(parseRunFlags([]).leaseNamespace, 'pod');
+    } finally {
+      for (const [name, value] of [
+        ['POD_NAMESPACE', saved.pod],
+        ['RELOADER_NAMESPACE', saved.reloader],
+      ] as const) {
+        if (value === undefined) Reflect.deleteProperty(process.env, name);
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it("asks for no permission outside that namespace and the reloader's own", () => {
     const flags = parseRunFlags(['--namespace-selector=team=a', '--lease-namespace=team-a']);
     const needs = neededPermissions(passOptions(flags, env));
