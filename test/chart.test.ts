@@ -17,7 +17,7 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { cli, startCli } from './cli.js';
-import { autoWorld, core, kc, type World } from './harness.js';
+import { autoWorld, core, kc, World } from './harness.js';
 import { eventually } from './kube.js';
 import {
   applyForReal,
@@ -86,12 +86,23 @@ function deleteClusterScoped(t: TestContext, objects: KubernetesObject[]): void 
   });
 }
 
-const variants = [
-  { mode: 'cronjob', rbac: 'cluster' },
-  { mode: 'cronjob', rbac: 'namespaced' },
-  { mode: 'deployment', rbac: 'cluster' },
-  { mode: 'deployment', rbac: 'namespaced' },
-] as const;
+type Rbac = 'cluster-wide' | 'own-namespace' | 'listed-namespaces';
+
+/** The values that give each RBAC variant, for a run meant to cover namespace `watched` only. */
+function scopeValues(rbac: Rbac, watched: string): string[] {
+  if (rbac === 'cluster-wide')
+    return [`reloader.namespaceSelector=kubernetes.io/metadata.name=${watched}`];
+  if (rbac === 'own-namespace') return ['reloader.watchGlobally=false'];
+  return ['reloader.watchGlobally=false', `reloader.namespaces={${watched}}`];
+}
+
+const variants: { mode: 'cronjob' | 'deployment'; rbac: Rbac }[] = [
+  { mode: 'cronjob', rbac: 'cluster-wide' },
+  { mode: 'cronjob', rbac: 'own-namespace' },
+  { mode: 'deployment', rbac: 'cluster-wide' },
+  { mode: 'deployment', rbac: 'own-namespace' },
+  { mode: 'deployment', rbac: 'listed-namespaces' },
+];
 
 describe('Helm chart (cronjob/chart)', () => {
   it('lints, and refuses bad values with the reason', async () => {
@@ -123,13 +134,12 @@ describe('Helm chart (cronjob/chart)', () => {
     it(`${mode} with ${rbac} RBAC: the API server takes it, it grants what a pass checks, and a pass as its ServiceAccount rolls a changed ConfigMap`, async (t) => {
       const world = await autoWorld(t);
       const elsewhere = await autoWorld(t);
-      const namespace = world.namespace;
-      const release = `${mode === 'cronjob' ? 'cj' : 'dp'}-${rbac === 'cluster' ? 'cl' : 'ns'}`;
-      const scope =
-        rbac === 'cluster'
-          ? [`reloader.namespaceSelector=kubernetes.io/metadata.name=${namespace}`]
-          : ['reloader.watchGlobally=false'];
-      const yaml = await template(release, namespace, [`mode=${mode}`, ...scope]);
+      // The release's namespace: the watched one itself, except where namespaces are listed.
+      const namespace =
+        rbac === 'listed-namespaces' ? (await World.create(t)).namespace : world.namespace;
+      const release = `${mode === 'cronjob' ? 'cj' : 'dp'}-${rbac.split('-')[0] ?? ''}`;
+      const values = [`mode=${mode}`, ...scopeValues(rbac, world.namespace)];
+      const yaml = await template(release, namespace, values);
       const objects = objectsOf(yaml);
       await assertServerAccepts(yaml, `${mode}/${rbac}`);
 
@@ -138,8 +148,8 @@ describe('Helm chart (cronjob/chart)', () => {
       assert.equal(args[0], 'run');
       assert.ok(args.includes(mode === 'cronjob' ? '--once' : '--interval=10s'), args.join(' '));
       const env = podEnv(container.env, namespace);
-      assert.equal(env.KUBERNETES_NAMESPACE, rbac === 'namespaced' ? namespace : undefined);
-      if (rbac === 'namespaced') {
+      assert.equal(env.KUBERNETES_NAMESPACE, rbac === 'own-namespace' ? namespace : undefined);
+      if (rbac !== 'cluster-wide') {
         assert.ok(!objects.some((o) => o.kind?.startsWith('Cluster')), 'nothing cluster-wide');
       }
       assert.deepEqual(
@@ -147,7 +157,7 @@ describe('Helm chart (cronjob/chart)', () => {
         expectedGrants(
           [...args.slice(1), `--lease-namespace=${namespace}`],
           {
-            rollouts: [rbac === 'cluster' ? '*' : namespace],
+            rollouts: [rbac === 'cluster-wide' ? '*' : world.namespace],
             stateNamespace: namespace,
           },
           env,
