@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { AnnotationNames } from './annotations.js';
 import type { SourceContent } from './hashing.js';
-import { referenceKey, type SourceKind } from './references.js';
+import { referenceKey, reloaderTypeName, type ContentKind, type SourceKind } from './references.js';
 
 /**
  * What Stakater Reloader left on a workload it reloaded: its SHA1 of a source's content, in the
@@ -25,9 +25,13 @@ export interface ReloaderShaRequest {
 }
 
 const sha1Hex = /^[0-9a-f]{40}$/;
+// Reloader's SecretProviderClass records are not read: a switch-over compares ConfigMaps and Secrets.
 const reloaderTypes: Record<string, SourceKind> = { CONFIGMAP: 'ConfigMap', SECRET: 'Secret' };
 
-/** Reloader's env var name: `STAKATER_<NAME>_CONFIGMAP` or `_SECRET` (its ConvertToEnvVarName). */
+/**
+ * Reloader's env var name: `STAKATER_<NAME>_CONFIGMAP`, `_SECRET` or `_SECRETPROVIDERCLASS` (its
+ * ConvertToEnvVarName, and the type postfixes of its internal/pkg/constants/constants.go).
+ */
 export function envVarName(kind: SourceKind, name: string): string {
   let out = '';
   let lastKept = false;
@@ -40,7 +44,7 @@ export function envVarName(kind: SourceKind, name: string): string {
       lastKept = false;
     }
   }
-  return `STAKATER_${out}_${kind === 'ConfigMap' ? 'CONFIGMAP' : 'SECRET'}`;
+  return `STAKATER_${out}_${reloaderTypeName[kind]}`;
 }
 
 /**
@@ -48,7 +52,7 @@ export function envVarName(kind: SourceKind, name: string): string {
  * (a ConfigMap's `binaryData` value in standard base64, a Secret's value as its decoded bytes),
  * sorted bytewise, joined with `;`, SHA1 in hex. A Secret's type does not count.
  */
-export function reloaderSha(kind: SourceKind, content: SourceContent): string {
+export function reloaderSha(kind: ContentKind, content: SourceContent): string {
   const entries: Buffer[] = [];
   const entry = (key: string, value: Buffer): Buffer =>
     Buffer.concat([Buffer.from(`${key}=`), value]);
