@@ -263,7 +263,7 @@ function reloaderOnlyFlags(): Option[] {
     ),
     flag(
       '--enable-csi-integration [bool]',
-      'SecretProviderClasses as sources, seen in the SecretProviderClassPodStatus objects of the Secrets Store CSI driver',
+      "SecretProviderClasses as sources, seen in the CSI driver's SecretProviderClassPodStatus",
     )
       .argParser(flagBoolean)
       .default(false),

@@ -12,7 +12,7 @@ import { parseRunFlags, passOptions } from '../src/options.js';
 import { runPass, type PassReport } from '../src/pass.js';
 import { cli } from './cli.js';
 import { installPodStatusCrd, podStatusApiVersion, writePodStatus } from './csi-crd.js';
-import { image, kc, objects, reloaded, World } from './harness.js';
+import { denyUpdates, image, kc, objects, reloaded, World } from './harness.js';
 import { eventually } from './kube.js';
 
 const csi = '--enable-csi-integration=true';
@@ -205,6 +205,31 @@ describe('--enable-csi-integration: SecretProviderClassPodStatus sources', () =>
     const second = (await envOf(world, 'web', 'app'))[variable];
     assert.match(second ?? '', /^[0-9a-f]{40}$/);
     assert.notEqual(second, first, 'the variable moves with the versions');
+  });
+
+  it('a reload that fails keeps the update pending: the next pass rolls it, once', async (t) => {
+    const world = await World.create(t);
+    await writePodStatus(world.namespace, 'web-1', spc, version('1'));
+    await writePodStatus(world.namespace, 'web-2', spc, version('1'));
+    await world.deployment('web', { annotations: auto, podSpec: csiPodSpec() });
+    await world.pass(csi);
+    const before = await world.template('Deployment', 'web');
+
+    const lift = await denyUpdates(t, world.namespace, 'web');
+    await writePodStatus(world.namespace, 'web-1', spc, version('2'));
+    const refused = await world.passAllowingFailures(csi);
+    assert.deepEqual(
+      refused.outcomes.map((o) => o.outcome.status),
+      ['failed'],
+    );
+    assert.deepEqual(refused.pending, [`${world.namespace}/SecretProviderClass/${spc}`]);
+    // Meanwhile the other pod rotates too: the update is still there to see.
+    await writePodStatus(world.namespace, 'web-2', spc, version('2'));
+    await lift();
+
+    assert.deepEqual(reloaded(await world.pass(csi)), ['Deployment/web']);
+    assert.notEqual(await world.template('Deployment', 'web'), before);
+    assert.deepEqual(reloaded(await world.pass(csi)), [], 'once');
   });
 
   // Last: it removes the CRD (the tests that need it install it again).
