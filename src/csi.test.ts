@@ -5,6 +5,7 @@ import {
   nextPodStatuses,
   podStatusContent,
   podStatusId,
+  reloaderClassHashes,
   reloaderPodStatusSha,
   secretProviderClassSources,
   type PodStatus,
@@ -164,5 +165,21 @@ describe('nextPodStatuses', () => {
     assert.equal(next['ns/SecretProviderClassPodStatus/b']?.hash, 'h1', 'another class moves on');
     const fresh = nextPodStatuses([pod('new', 'h2')], {}, { pending: new Set([spcId]), isListed });
     assert.deepEqual(fresh, {}, 'a new one of a pending class waits too');
+  });
+});
+
+describe('reloaderClassHashes', () => {
+  it("Reloader's SHA1 of the content each class's hash stands for, where the pod statuses carry it", () => {
+    const listed = [
+      pod('a', 'h1', { reloaderSha: 's1' }),
+      pod('b', 'h2', { reloaderSha: 's2' }),
+      pod('c', 'h2', { reloaderSha: 's2' }),
+      pod('d', 'h9', { secretProviderClass: 'unwanted' }),
+    ];
+    const classes = secretProviderClassSources(listed, { sources: {}, podStatuses: {} });
+    assert.deepEqual(
+      [...reloaderClassHashes(classes, listed)],
+      [['ns/SecretProviderClass/spc', 's2']],
+    );
   });
 });

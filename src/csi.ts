@@ -34,6 +34,11 @@ export interface PodStatus {
   secretProviderClass: string;
   /** Keyed hash of its content (see `podStatusContent`). */
   hash: string;
+  /**
+   * On a baseline, for a class a Reloader record names: Reloader's SHA1 of its content
+   * (`reloaderPodStatusSha`), to compare with that record. In memory, for this pass only.
+   */
+  reloaderSha?: string | undefined;
 }
 
 /** A SecretProviderClassPodStatus as the API returns it, read as plain data. */
@@ -129,6 +134,27 @@ function mostShown(members: PodStatus[]): string {
     }
   }
   return best;
+}
+
+/**
+ * On a baseline: Reloader's SHA1 of each class's content (that of a pod status showing the class's
+ * hash), for the classes whose pod statuses carry one (those Reloader records name), by source id.
+ */
+export function reloaderClassHashes(
+  classes: Source[],
+  podStatuses: PodStatus[],
+): Map<string, string> {
+  const byHash = new Map<string, string>();
+  for (const p of podStatuses) {
+    if (p.reloaderSha)
+      byHash.set(`${p.namespace}/${p.secretProviderClass}/${p.hash}`, p.reloaderSha);
+  }
+  const out = new Map<string, string>();
+  for (const c of classes) {
+    const sha = byHash.get(`${c.namespace}/${c.name}/${c.hash}`);
+    if (sha) out.set(sourceId(c), sha);
+  }
+  return out;
 }
 
 /**

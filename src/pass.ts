@@ -10,7 +10,12 @@ import {
   type HeldReload,
 } from './batches.js';
 import { detectChanges } from './changes.js';
-import { nextPodStatuses, secretProviderClassSources, type PodStatus } from './csi.js';
+import {
+  nextPodStatuses,
+  reloaderClassHashes,
+  secretProviderClassSources,
+  type PodStatus,
+} from './csi.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
 import {
@@ -23,7 +28,7 @@ import {
 } from './model.js';
 import { restoreStashedJobs, stashPrefix } from './job-stash.js';
 import { markDue, type PatchContext, type ReloadStrategy } from './patches.js';
-import { reloaderShaRequest } from './reloader-records.js';
+import { reloaderShaRequest, type ReloaderShaRequest } from './reloader-records.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
 import type { RolloutHealth } from './rollout-health.js';
 import {
@@ -374,7 +379,11 @@ async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> 
   const reloader = early && reloaderShaRequest(early);
   const names = options.plan.names;
   const sources = await listSources(api, scope, hasher, names, observed, own, reloader);
-  const podStatuses = await listSecretProviderClasses(api, scope, hasher, previous, sources);
+  const podStatuses = await listSecretProviderClasses(api, scope, hasher, {
+    previous,
+    sources,
+    reloader,
+  });
   const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
   const listed = listsEntry(scope, sameSelector);
   const changes = previous ? detectChanges(observed, sources, listed) : [];
@@ -395,18 +404,25 @@ async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> 
 /**
  * `--enable-csi-integration`: the SecretProviderClassPodStatus objects in scope, and the
  * SecretProviderClasses they show, added to `sources` (see csi.ts). Without it, nothing is listed.
+ * On a baseline, Reloader's hashes of the classes its records name go into `reloader.found`.
  */
 async function listSecretProviderClasses(
   api: Api,
   scope: Scope,
   hasher: Hasher,
-  previous: StateData | undefined,
-  sources: Source[],
+  into: {
+    previous: StateData | undefined;
+    sources: Source[];
+    reloader: ReloaderShaRequest | undefined;
+  },
 ): Promise<PodStatus[] | undefined> {
   if (!scope.csiIntegration) return undefined;
-  const podStatuses = await listPodStatuses(api, scope, hasher);
+  const { previous, sources, reloader } = into;
+  const podStatuses = await listPodStatuses(api, scope, hasher, reloader);
   const before = { sources: previous?.sources ?? {}, podStatuses: previous?.podStatuses ?? {} };
-  sources.push(...secretProviderClassSources(podStatuses, before));
+  const classes = secretProviderClassSources(podStatuses, before);
+  sources.push(...classes);
+  for (const [id, sha] of reloaderClassHashes(classes, podStatuses)) reloader?.found.set(id, sha);
   return podStatuses;
 }
 

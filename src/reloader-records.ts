@@ -7,7 +7,8 @@ import { referenceKey, reloaderTypeName, type ContentKind, type SourceKind } fro
 /**
  * What Stakater Reloader left on a workload it reloaded: its SHA1 of a source's content, in the
  * `last-reloaded-from` annotation of the pod template (annotations strategy: the last source only)
- * and in `STAKATER_<NAME>_CONFIGMAP|SECRET` variables (env-vars strategy: one per source). Read
+ * and in `STAKATER_<NAME>_CONFIGMAP|SECRET|SECRETPROVIDERCLASS` variables (env-vars strategy: one
+ * per source; a SecretProviderClass's is the SHA1 of a pod status, see csi.ts). Read
  * only to switch over from Reloader (see `reloaderProvesOutdated`); never written.
  */
 export interface ReloaderRecord {
@@ -25,8 +26,11 @@ export interface ReloaderShaRequest {
 }
 
 const sha1Hex = /^[0-9a-f]{40}$/;
-// Reloader's SecretProviderClass records are not read: a switch-over compares ConfigMaps and Secrets.
-const reloaderTypes: Record<string, SourceKind> = { CONFIGMAP: 'ConfigMap', SECRET: 'Secret' };
+const reloaderTypes: Record<string, SourceKind> = {
+  CONFIGMAP: 'ConfigMap',
+  SECRET: 'Secret',
+  SECRETPROVIDERCLASS: 'SecretProviderClass',
+};
 
 /**
  * Reloader's env var name: `STAKATER_<NAME>_CONFIGMAP`, `_SECRET` or `_SECRETPROVIDERCLASS` (its
@@ -89,13 +93,14 @@ export function readReloaderRecord(
   return { lastReloadedFrom: last, env };
 }
 
-/** The `STAKATER_*_CONFIGMAP|SECRET` variables whose value is a SHA1, by name. */
+const reloaderVariable = /^STAKATER_.+_(CONFIGMAP|SECRET|SECRETPROVIDERCLASS)$/;
+
+/** The `STAKATER_*_CONFIGMAP|SECRET|SECRETPROVIDERCLASS` variables whose value is a SHA1, by name. */
 function reloaderEnv(template: V1PodTemplateSpec | undefined): Record<string, string> {
   const env: Record<string, string> = {};
   const entries = (template?.spec?.containers ?? []).flatMap((c) => c.env ?? []);
   for (const { name, value } of entries) {
-    if (/^STAKATER_.+_(CONFIGMAP|SECRET)$/.test(name) && value && sha1Hex.test(value))
-      env[name] = value;
+    if (reloaderVariable.test(name) && value && sha1Hex.test(value)) env[name] = value;
   }
   return env;
 }

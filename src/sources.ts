@@ -1,6 +1,12 @@
 import { listAll, metadataListAccept, resourcePath, resources, type Api } from './api.js';
 import type { AnnotationNames } from './annotations.js';
-import { csiMissing, podStatusContent, type PodStatus, type PodStatusObject } from './csi.js';
+import {
+  csiMissing,
+  podStatusContent,
+  reloaderPodStatusSha,
+  type PodStatus,
+  type PodStatusObject,
+} from './csi.js';
 import { statusOf, UsageError } from './errors.js';
 import type { Hasher, SourceContent } from './hashing.js';
 import { sourceId, type Source } from './model.js';
@@ -210,23 +216,32 @@ function toSource(
  * Every SecretProviderClassPodStatus in scope (`--enable-csi-integration`), with the keyed hash of
  * its content: one plain list per namespace listed (or one cluster-wide), as they are small
  * (ids and versions, no secret data). The resource label selector applies, as in Reloader. When the
- * API is not served (the CSI driver's CRDs are not installed), a one-line error.
+ * API is not served (the CSI driver's CRDs are not installed), a one-line error. With `reloader`
+ * (a baseline), those of the classes it wants are also hashed as Reloader hashes them.
  */
 export async function listPodStatuses(
   api: Api,
   scope: Scope,
   hasher: Hasher,
+  reloader?: ReloaderShaRequest,
 ): Promise<PodStatus[]> {
   const keep = (item: PodStatusObject): PodStatus | undefined => {
     const meta = item.metadata;
     if (!meta?.name || !meta.namespace || !scope.includes(meta.namespace)) return undefined;
+    const name = item.status?.secretProviderClassName ?? '';
+    const wanted = reloader?.wants({
+      namespace: meta.namespace,
+      kind: 'SecretProviderClass',
+      name,
+    });
     return {
       namespace: meta.namespace,
       name: meta.name,
       uid: meta.uid ?? '',
       resourceVersion: meta.resourceVersion ?? '',
-      secretProviderClass: item.status?.secretProviderClassName ?? '',
+      secretProviderClass: name,
       hash: hasher.hashPodStatus(podStatusContent(item.status)),
+      reloaderSha: wanted ? reloaderPodStatusSha(item.status) : undefined,
     };
   };
   const out: PodStatus[] = [];

@@ -2,6 +2,7 @@
 // CSI driver runs on the test control plane: the tests write the SecretProviderClassPodStatus
 // objects the driver would (created when a pod mounts a class, updated when it rotates one).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { ApiextensionsV1Api, type V1Container, type V1PodSpec } from '@kubernetes/client-node';
 import { Api, type RequestOptions } from '../src/api.js';
@@ -229,6 +230,46 @@ describe('--enable-csi-integration: SecretProviderClassPodStatus sources', () =>
 
     assert.deepEqual(reloaded(await world.pass(csi)), ['Deployment/web']);
     assert.notEqual(await world.template('Deployment', 'web'), before);
+    assert.deepEqual(reloaded(await world.pass(csi)), [], 'once');
+  });
+
+  it('switching from Reloader: its SECRETPROVIDERCLASS records of older versions roll at the first pass; a current one does not', async (t) => {
+    const world = await World.create(t);
+    const ns = world.namespace;
+    await writePodStatus(ns, 'web-1', spc, version('2'));
+    await writePodStatus(ns, 'web-2', spc, version('2'));
+    // Reloader's SHA1 of a pod status, spelled out: id=version and the class, sorted, joined by ;.
+    const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+    const older = sha1(`SecretProviderClassName=${spc};secret/db-password=1;secret/db-user=1`);
+    const current = sha1(`SecretProviderClassName=${spc};secret/db-password=2;secret/db-user=1`);
+    const withEnv = (hash: string) =>
+      csiPodSpec([
+        {
+          ...mounting('app'),
+          env: [{ name: 'STAKATER_VAULT_DB_SECRETPROVIDERCLASS', value: hash }],
+        },
+      ]);
+    await world.deployment('stale', { annotations: auto, podSpec: withEnv(older) });
+    await world.deployment('current', { annotations: auto, podSpec: withEnv(current) });
+    const lastReloadedFrom = JSON.stringify({
+      type: 'SECRETPROVIDERCLASS',
+      name: spc,
+      namespace: ns,
+      hash: older,
+      containerRefs: ['app'],
+      observedAt: 1_700_000_000,
+    });
+    await world.deployment('stale-annotation', {
+      annotations: auto,
+      templateAnnotations: { 'reloader.stakater.com/last-reloaded-from': lastReloadedFrom },
+      podSpec: csiPodSpec(),
+    });
+
+    const without = await world.pass('--dry-run');
+    assert.deepEqual(without.plan.reloads, [], 'without the flag, no class is compared');
+    const first = await world.pass(csi);
+    assert.deepEqual(reloaded(first), ['Deployment/stale', 'Deployment/stale-annotation']);
+    for (const o of first.outcomes) assert.equal(o.reload.triggers[0]?.reason, 'reloader-outdated');
     assert.deepEqual(reloaded(await world.pass(csi)), [], 'once');
   });
 
