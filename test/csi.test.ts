@@ -244,10 +244,9 @@ describe('--enable-csi-integration: SecretProviderClassPodStatus sources', () =>
     const current = sha1(`SecretProviderClassName=${spc};secret/db-password=2;secret/db-user=1`);
     const withEnv = (hash: string) =>
       csiPodSpec([
-        {
-          ...mounting('app'),
+        Object.assign(mounting('app'), {
           env: [{ name: 'STAKATER_VAULT_DB_SECRETPROVIDERCLASS', value: hash }],
-        },
+        }),
       ]);
     await world.deployment('stale', { annotations: auto, podSpec: withEnv(older) });
     await world.deployment('current', { annotations: auto, podSpec: withEnv(current) });
