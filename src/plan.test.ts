@@ -1077,3 +1077,16 @@ describe('planPass: SecretProviderClasses (--enable-csi-integration)', () => {
     });
   });
 });
+
+describe('planPass: SecretProviderClass annotations without --enable-csi-integration', () => {
+  it('are not read: a malformed one is no warning', () => {
+    const bad = { [names.secretProviderClassReload]: '(' };
+    const p = (csiIntegration: boolean) =>
+      plan({ workloads: [workload({ annotations: bad })], options: options({ csiIntegration }) });
+    assert.deepEqual(p(false).warnings, []);
+    assert.match(
+      p(true).warnings.join('\n'),
+      /secretproviderclass\.reloader\.stakater\.com\/reload/,
+    );
+  });
+});

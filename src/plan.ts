@@ -116,7 +116,7 @@ function planReloads(input: PlanInput, warnings: string[]): Reload[] {
     (byNamespace ??= groupByNamespace(input.sources, input.changes)).get(namespace);
   const reloads: Reload[] = [];
   for (const workload of input.workloads) {
-    const rules = readRules(workload, input.options.names, warnings);
+    const rules = readRules(workload, input.options, warnings);
     const candidates = candidateSources(workload, rules, namesIn, input.options.csiIntegration);
     const context = {
       workload,
@@ -271,8 +271,8 @@ function candidateSources(
     const [kind, name] = key.split('/', 2);
     if (isSourceKind(kind) && name) add(kind, name);
   }
-  const lists = rules.reload.ConfigMap.length + rules.reload.Secret.length;
-  if (lists + (csiIntegration ? rules.reload.SecretProviderClass.length : 0) === 0)
+  const { ConfigMap, Secret, SecretProviderClass } = rules.reload;
+  if (ConfigMap.length + Secret.length + SecretProviderClass.length === 0)
     return [...keys.values()];
   for (const [kind, name] of namesIn(workload.namespace)?.names ?? []) {
     if (rules.reload[kind].some((pattern) => pattern.test(name))) add(kind, name);
@@ -324,7 +324,11 @@ function groupByNamespace(sources: Source[], changes: Change[]): Map<string, Nam
   return index;
 }
 
-function readRules(workload: Workload, names: AnnotationNames, warnings: string[]): Rules {
+function readRules(
+  workload: Workload,
+  { names, csiIntegration }: PlanOptions,
+  warnings: string[],
+): Rules {
   const a = workload.annotations;
   const read = <T>(annotation: string, parse: (raw: string) => Parsed<T>): T | undefined => {
     const raw = a[annotation];
@@ -335,22 +339,24 @@ function readRules(workload: Workload, names: AnnotationNames, warnings: string[
     return undefined;
   };
   const list = (annotation: string): string[] => parseList(a[annotation] ?? '');
+  // Without --enable-csi-integration, the SecretProviderClass annotations are not read at all.
+  const csiRead: typeof read = csiIntegration ? read : () => undefined;
   return {
     auto: read(names.auto, parseBoolean),
     typedAuto: {
       ConfigMap: read(names.configmapAuto, parseBoolean),
       Secret: read(names.secretAuto, parseBoolean),
-      SecretProviderClass: read(names.secretProviderClassAuto, parseBoolean),
+      SecretProviderClass: csiRead(names.secretProviderClassAuto, parseBoolean),
     },
     reload: {
       ConfigMap: read(names.configmapReload, parsePatterns) ?? [],
       Secret: read(names.secretReload, parsePatterns) ?? [],
-      SecretProviderClass: read(names.secretProviderClassReload, parsePatterns) ?? [],
+      SecretProviderClass: csiRead(names.secretProviderClassReload, parsePatterns) ?? [],
     },
     exclude: {
       ConfigMap: list(names.configmapExclude),
       Secret: list(names.secretExclude),
-      SecretProviderClass: list(names.secretProviderClassExclude),
+      SecretProviderClass: csiIntegration ? list(names.secretProviderClassExclude) : [],
     },
     search: read(names.search, parseBoolean) ?? false,
     pausePeriodMs:
