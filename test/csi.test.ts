@@ -154,7 +154,7 @@ describe('--enable-csi-integration: SecretProviderClassPodStatus sources', () =>
     assert.deepEqual(reloaded(await world.pass(csi)), [], 'once');
   });
 
-  it('without the flag, nothing rolls and no SecretProviderClassPodStatus is listed; with it, one list a pass', async (t) => {
+  it('without the flag, nothing rolls and no SecretProviderClassPodStatus is listed; with it, one list a pass, and a steady pass writes nothing', async (t) => {
     const world = await World.create(t);
     await writePodStatus(world.namespace, 'web-1', spc, version('1'));
     await world.deployment('web', { annotations: auto, podSpec: csiPodSpec() });
@@ -177,6 +177,13 @@ describe('--enable-csi-integration: SecretProviderClassPodStatus sources', () =>
     const on = await recordedPass(t, world, csi);
     assert.deepEqual(reloaded(on.report), ['Deployment/web']);
     assert.equal(podStatusLists(on.paths).length, 1, 'one list of them in the pass');
+
+    // A steady pass (SPEC §9): the one list, no workload listed, no state written.
+    const steady = await recordedPass(t, world, csi);
+    assert.deepEqual(steady.report.changes, []);
+    assert.equal(steady.report.workloads, undefined, 'no workload listed');
+    assert.equal(steady.report.saved, false, 'no state written');
+    assert.equal(podStatusLists(steady.paths).length, 1);
   });
 
   it('env-vars: STAKATER_<NAME>_SECRETPROVIDERCLASS on the container that mounts the class, a keyed hash', async (t) => {
