@@ -58,7 +58,7 @@ export interface PodStatusObject {
 export function podStatusContent(status: PodStatusObject['status']): string {
   const values = (status?.objects ?? []).map((o) => `${o.id ?? ''}=${o.version ?? ''}`);
   values.push(`SecretProviderClassName=${status?.secretProviderClassName ?? ''}`);
-  // Go's sort.Strings: bytewise, which for these strings is UTF-16 order only when ASCII.
+  // As Go's sort.Strings: by UTF-8 bytes (JavaScript's own sort compares UTF-16 code units).
   return values
     .map((v) => Buffer.from(v))
     .sort((a, b) => Buffer.compare(a, b))
