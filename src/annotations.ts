@@ -14,6 +14,10 @@ export interface AnnotationNames {
   match: string;
   configmapExclude: string;
   secretExclude: string;
+  /** SecretProviderClass annotations (`--enable-csi-integration`); Reloader has no flags for them. */
+  secretProviderClassAuto: string;
+  secretProviderClassReload: string;
+  secretProviderClassExclude: string;
   ignore: string;
   pausePeriod: string;
   pausedAt: string;
@@ -35,6 +39,9 @@ export const defaultAnnotationNames: AnnotationNames = {
   match: 'reloader.stakater.com/match',
   configmapExclude: 'configmaps.exclude.reloader.stakater.com/reload',
   secretExclude: 'secrets.exclude.reloader.stakater.com/reload',
+  secretProviderClassAuto: 'secretproviderclass.reloader.stakater.com/auto',
+  secretProviderClassReload: 'secretproviderclass.reloader.stakater.com/reload',
+  secretProviderClassExclude: 'secretproviderclasses.exclude.reloader.stakater.com/reload',
   ignore: 'reloader.stakater.com/ignore',
   pausePeriod: 'deployment.reloader.stakater.com/pause-period',
   pausedAt: 'deployment.reloader.stakater.com/paused-at',

@@ -215,6 +215,11 @@ export const resources = {
   secrets: { group: '', version: 'v1', plural: 'secrets' },
   namespaces: { group: '', version: 'v1', plural: 'namespaces' },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
+  secretProviderClassPodStatuses: {
+    group: 'secrets-store.csi.x-k8s.io',
+    version: 'v1',
+    plural: 'secretproviderclasspodstatuses',
+  },
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events' },
   selfSubjectAccessReviews: {
     group: 'authorization.k8s.io',

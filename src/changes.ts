@@ -1,5 +1,5 @@
 import { DELETED, sourceId, type Change, type Source } from './model.js';
-import type { SourceKind } from './references.js';
+import { isSourceKind, type SourceKind } from './references.js';
 import type { ObservedSource } from './state.js';
 
 /**
@@ -38,7 +38,7 @@ function deletedSince(ids: string[], current: Source[], listed: (id: string) => 
   for (const id of ids) {
     if (seen.has(id) || !listed(id)) continue;
     const [namespace, kind, name] = id.split('/');
-    if (!namespace || !name || (kind !== 'ConfigMap' && kind !== 'Secret')) continue;
+    if (!namespace || !name || !isSourceKind(kind)) continue;
     deleted.push({ kind, namespace, name, type: 'deleted', hash: DELETED });
   }
   return deleted;

@@ -15,6 +15,7 @@ import {
   type RunFlags,
 } from './options.js';
 import { checkPermissions } from './permissions.js';
+import { checkPodStatusApi } from './sources.js';
 import { runOnce, runScheduled } from './runner.js';
 import { openStateStore, parseConfigMapLocation } from './configmap-state.js';
 import { alertConfig, type AlertConfig } from './reports/alerts.js';
@@ -39,6 +40,7 @@ async function runWith(api: Api, flags: RunFlags): Promise<number> {
   if (single) log.info(`KUBERNETES_NAMESPACE is set: namespace ${single} only`);
   const options = passOptions(flags);
   const version = await checkReachable(api);
+  await checkPodStatusApi(api, options.scope.csiIntegration === true);
   await checkPermissions(api, options, parseConfigMapLocation(flags.state)?.namespace);
   const store = await openStateStore(api, flags.state, flags.dryRun);
   const lease = new LeaseLock(api, {

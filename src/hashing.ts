@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import objectHash from 'object-hash';
-import type { SourceKind } from './references.js';
+import type { ContentKind } from './references.js';
 
 /**
  * A short digest of a workload's reload record (keyed hashes by source key): the value of the
@@ -35,7 +35,7 @@ export class Hasher {
   }
 
   /** The keyed hash of one object's content. */
-  hash(kind: SourceKind, content: SourceContent): string {
+  hash(kind: ContentKind, content: SourceContent): string {
     // object-hash wants plain data: copy the maps out of the client's model instances.
     const plain =
       kind === 'Secret'
@@ -43,6 +43,15 @@ export class Hasher {
         : { data: { ...content.data }, binaryData: { ...content.binaryData } };
     const digest = objectHash(plain, { algorithm: 'sha256', unorderedObjects: true });
     return this.mac(`${kind}:${digest}`).slice(0, 40);
+  }
+
+  /**
+   * The keyed hash of a SecretProviderClassPodStatus's content (`podStatusContent` in csi.ts): the
+   * hash of its SecretProviderClass as one pod mounts it.
+   */
+  hashPodStatus(content: string): string {
+    const digest = createHash('sha256').update(content).digest('hex');
+    return this.mac(`SecretProviderClass:${digest}`).slice(0, 40);
   }
 
   private mac(text: string): string {

@@ -133,13 +133,39 @@ describe("Reloader's flags", () => {
     assert.deepEqual(csvFields(''), []);
   });
 
-  it('says what to use instead of pprof, and that CSI is not supported yet', () => {
+  it('says what to use instead of pprof; --enable-csi-integration needs no warning', () => {
     assert.deepEqual(startupWarnings(parseRunFlags([])), []);
-    const [pprof, csi] = startupWarnings(
-      parseRunFlags(['--enable-pprof', '--enable-csi-integration']),
-    );
-    assert.match(pprof ?? '', /--inspect|--cpu-prof/);
-    assert.match(csi ?? '', /not supported/);
+    const warnings = startupWarnings(parseRunFlags(['--enable-pprof', '--enable-csi-integration']));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /--inspect|--cpu-prof/);
+  });
+
+  it('--enable-csi-integration: SecretProviderClassPodStatus objects are listed, and need list', () => {
+    const csiList = (args: string[]) =>
+      neededPermissions(passOptions(parseRunFlags(args))).filter(
+        (n) => n.resource === 'secretproviderclasspodstatuses',
+      );
+    assert.deepEqual(csiList([]), [], 'without the flag, none is asked for');
+    const off = passOptions(parseRunFlags([]));
+    assert.equal(off.scope.csiIntegration, false);
+    assert.equal(off.plan.csiIntegration, false);
+    const on = passOptions(parseRunFlags(['--enable-csi-integration=true']));
+    assert.equal(on.scope.csiIntegration, true);
+    assert.equal(on.plan.csiIntegration, true);
+    assert.deepEqual(csiList(['--enable-csi-integration', '--namespaces=a,b']), [
+      {
+        verb: 'list',
+        group: 'secrets-store.csi.x-k8s.io',
+        resource: 'secretproviderclasspodstatuses',
+        namespace: 'a',
+      },
+      {
+        verb: 'list',
+        group: 'secrets-store.csi.x-k8s.io',
+        resource: 'secretproviderclasspodstatuses',
+        namespace: 'b',
+      },
+    ]);
   });
 
   it('webhook mode touches no workload: no kind is listed, so none needs a permission', () => {

@@ -12,7 +12,7 @@ import type { ListenAddress } from './health.js';
 import type { ReloadStrategy } from './patches.js';
 import type { PassOptions } from './pass.js';
 import type { ScopeOptions } from './scope.js';
-import type { SourceKind } from './references.js';
+import type { ContentKind } from './references.js';
 
 /** Every flag can also come from `POLLING_RELOADER_<FLAG_IN_CAPITALS>`. */
 export const envPrefix = 'POLLING_RELOADER_';
@@ -191,9 +191,9 @@ function selectorTerm(term: string): string {
   );
 }
 
-const resourceNames: Record<string, SourceKind> = { configmaps: 'ConfigMap', secrets: 'Secret' };
+const resourceNames: Record<string, ContentKind> = { configmaps: 'ConfigMap', secrets: 'Secret' };
 
-function resource(entry: string): SourceKind {
+function resource(entry: string): ContentKind {
   const kind = resourceNames[entry.toLowerCase()];
   if (!kind) throw new InvalidArgumentError(`"${entry}" is not configMaps or secrets`);
   return kind;
@@ -263,7 +263,7 @@ function reloaderOnlyFlags(): Option[] {
     ),
     flag(
       '--enable-csi-integration [bool]',
-      'SecretProviderClassPodStatus sources: not supported yet (a warning says so)',
+      "SecretProviderClasses as sources, seen in the CSI driver's SecretProviderClassPodStatus",
     )
       .argParser(flagBoolean)
       .default(false),
@@ -291,12 +291,6 @@ export function startupWarnings(flags: RunFlags, env: NodeJS.ProcessEnv = proces
     warnings.push(
       "--enable-pprof: Go's pprof does not exist in Node.js: profile with node --cpu-prof or " +
         'node --inspect, or take heap snapshots with NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2',
-    );
-  }
-  if (flags.enableCsiIntegration) {
-    warnings.push(
-      '--enable-csi-integration: SecretProviderClassPodStatus sources are not supported yet: ' +
-        'only ConfigMaps and Secrets are watched',
     );
   }
   return warnings;
@@ -544,7 +538,7 @@ export interface RunFlags {
   namespacesToIgnore?: string[];
   namespaceSelector?: string;
   resourceLabelSelector?: string;
-  resourcesToIgnore?: SourceKind[];
+  resourcesToIgnore?: ContentKind[];
   ignoredWorkloadTypes?: WorkloadKind[];
   maxReloadsPerPass?: number;
   waitHealthy: boolean;
@@ -583,12 +577,14 @@ export function passOptions(flags: RunFlags, env: NodeJS.ProcessEnv = process.en
       resourcesToIgnore: flags.resourcesToIgnore ?? [],
       // Webhook mode touches no workload: none is listed, and no permission on one is needed.
       workloadKinds: flags.webhookUrl ? [] : workloadKinds.filter((k) => !ignored.has(k)),
+      csiIntegration: flags.enableCsiIntegration,
     },
     plan: {
       names,
       autoReloadAll: flags.autoReloadAll,
       reloadOnCreate: flags.reloadOnCreate,
       reloadOnDelete: flags.reloadOnDelete,
+      csiIntegration: flags.enableCsiIntegration,
     },
     strategy: flags.reloadStrategy,
     dryRun: flags.dryRun,

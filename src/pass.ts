@@ -10,6 +10,12 @@ import {
   type HeldReload,
 } from './batches.js';
 import { detectChanges } from './changes.js';
+import {
+  nextPodStatuses,
+  reloaderClassHashes,
+  secretProviderClassSources,
+  type PodStatus,
+} from './csi.js';
 import { loadHashKey } from './hash-key.js';
 import { Hasher } from './hashing.js';
 import {
@@ -22,11 +28,18 @@ import {
 } from './model.js';
 import { restoreStashedJobs, stashPrefix } from './job-stash.js';
 import { markDue, type PatchContext, type ReloadStrategy } from './patches.js';
-import { reloaderShaRequest } from './reloader-records.js';
+import { reloaderShaRequest, type ReloaderShaRequest } from './reloader-records.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
 import type { RolloutHealth } from './rollout-health.js';
-import { listsEntry, listsWorkload, resolveScope, type Scope, type ScopeOptions } from './scope.js';
-import { listSources } from './sources.js';
+import {
+  listsEntry,
+  listsPodStatuses,
+  listsWorkload,
+  resolveScope,
+  type Scope,
+  type ScopeOptions,
+} from './scope.js';
+import { listPodStatuses, listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
 import { postWebhook, webhookChanges } from './webhook.js';
 import { listWorkloads } from './workloads.js';
@@ -217,6 +230,7 @@ async function act(
     scope,
   });
   next.data.labelSelector = options.scope.resourceLabelSelector;
+  next.data.podStatuses = podStatusesToKeep(seen, new Set(next.pending));
   report.pending = next.pending;
   await persist(deps, report, previous, next.data);
 }
@@ -245,6 +259,24 @@ async function reloadBatch(
   const outcomes = await applyAll(deps, report.batch.now, { ...ctx, stashNamespace });
   report.outcomes.push(...outcomes);
   return outcomes;
+}
+
+/**
+ * The pod statuses' entries to persist (`--enable-csi-integration`; see csi.ts): without the flag,
+ * those of the state as they were.
+ */
+function podStatusesToKeep(
+  { previous, podStatuses, scope }: Observed,
+  pending: ReadonlySet<string>,
+): Record<string, ObservedSource> | undefined {
+  const observed = previous?.podStatuses ?? {};
+  const next = podStatuses
+    ? nextPodStatuses(podStatuses, observed, {
+        pending,
+        isListed: (namespace) => listsPodStatuses(scope, namespace),
+      })
+    : observed;
+  return Object.keys(next).length > 0 ? next : undefined;
 }
 
 /**
@@ -312,6 +344,8 @@ interface Observed {
   workloads: Workload[] | undefined;
   /** On a baseline: Reloader's hashes of the sources Reloader records name (see plan.ts). */
   reloaderHashes: Map<string, string> | undefined;
+  /** `--enable-csi-integration`: the SecretProviderClassPodStatus objects listed. */
+  podStatuses: PodStatus[] | undefined;
 }
 
 /**
@@ -345,6 +379,11 @@ async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> 
   const reloader = early && reloaderShaRequest(early);
   const names = options.plan.names;
   const sources = await listSources(api, scope, hasher, names, observed, own, reloader);
+  const podStatuses = await listSecretProviderClasses(api, scope, hasher, {
+    previous,
+    sources,
+    reloader,
+  });
   const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
   const listed = listsEntry(scope, sameSelector);
   const changes = previous ? detectChanges(observed, sources, listed) : [];
@@ -358,7 +397,33 @@ async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> 
     listed,
     workloads: early,
     reloaderHashes: reloader?.found,
+    podStatuses,
   };
+}
+
+/**
+ * `--enable-csi-integration`: the SecretProviderClassPodStatus objects in scope, and the
+ * SecretProviderClasses they show, added to `sources` (see csi.ts). Without it, nothing is listed.
+ * On a baseline, Reloader's hashes of the classes its records name go into `reloader.found`.
+ */
+async function listSecretProviderClasses(
+  api: Api,
+  scope: Scope,
+  hasher: Hasher,
+  into: {
+    previous: StateData | undefined;
+    sources: Source[];
+    reloader: ReloaderShaRequest | undefined;
+  },
+): Promise<PodStatus[] | undefined> {
+  if (!scope.csiIntegration) return undefined;
+  const { previous, sources, reloader } = into;
+  const podStatuses = await listPodStatuses(api, scope, hasher, reloader);
+  const before = { sources: previous?.sources ?? {}, podStatuses: previous?.podStatuses ?? {} };
+  const classes = secretProviderClassSources(podStatuses, before);
+  sources.push(...classes);
+  for (const [id, sha] of reloaderClassHashes(classes, podStatuses)) reloader?.found.set(id, sha);
+  return podStatuses;
 }
 
 /** The hash key and the observed state, unless it was made with another key. */
@@ -437,14 +502,22 @@ async function persist(
 
 /** Whether two states say the same (their times aside). */
 function sameState(a: StateData, b: StateData): boolean {
-  // Everything but the sources is small: compared as JSON. The sources, entry by entry.
-  const rest = (s: StateData): string => JSON.stringify({ ...s, sources: 0, savedAt: 0 });
+  // Everything but the entries is small: compared as JSON. The entries, one by one.
+  const rest = (s: StateData): string =>
+    JSON.stringify({ ...s, sources: 0, podStatuses: 0, savedAt: 0 });
   if (rest(a) !== rest(b)) return false;
-  const ids = Object.keys(b.sources);
-  if (ids.length !== Object.keys(a.sources).length) return false;
+  return sameEntries(a.sources, b.sources) && sameEntries(a.podStatuses, b.podStatuses);
+}
+
+function sameEntries(
+  a: Record<string, ObservedSource> = {},
+  b: Record<string, ObservedSource> = {},
+): boolean {
+  const ids = Object.keys(b);
+  if (ids.length !== Object.keys(a).length) return false;
   return ids.every((id) => {
-    const x = a.sources[id];
-    const y = b.sources[id];
+    const x = a[id];
+    const y = b[id];
     return x === y || (x !== undefined && y !== undefined && sameEntry(x, y));
   });
 }

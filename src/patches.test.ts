@@ -146,6 +146,13 @@ describe('envVarName', () => {
     assert.equal(envVarName('Secret', 'my.cm--x'), 'STAKATER_MY_CM_X_SECRET');
   });
 
+  it('uses the _SECRETPROVIDERCLASS suffix for SecretProviderClasses', () => {
+    assert.equal(
+      envVarName('SecretProviderClass', 'vault-db'),
+      'STAKATER_VAULT_DB_SECRETPROVIDERCLASS',
+    );
+  });
+
   it('writes no _ for leading separators, and one for trailing ones', () => {
     assert.equal(envVarName('ConfigMap', '-.abc'), 'STAKATER_ABC_CONFIGMAP');
     assert.equal(envVarName('ConfigMap', 'abc-'), 'STAKATER_ABC__CONFIGMAP');
@@ -195,6 +202,19 @@ describe('reloadOperations', () => {
     const value = JSON.parse(last.value as string) as { type: string; containerRefs: string[] };
     assert.equal(value.type, 'SECRET');
     assert.deepEqual(value.containerRefs, []);
+  });
+
+  it('last-reloaded-from names a SecretProviderClass as SECRETPROVIDERCLASS, as Reloader does', () => {
+    const r = reload([trigger('SecretProviderClass', 'vault-db', 'p2')], {
+      workload: {
+        references: [{ kind: 'SecretProviderClass', name: 'vault-db', containers: ['main'] }],
+      },
+    });
+    const last = opAt(ops(object(), r), lastReloadedPath);
+    const value = JSON.parse(last.value as string) as Record<string, unknown>;
+    assert.equal(value.type, 'SECRETPROVIDERCLASS');
+    assert.equal(value.name, 'vault-db');
+    assert.deepEqual(value.containerRefs, ['main']);
   });
 
   it('escapes / (and ~) in annotation keys', () => {

@@ -3,7 +3,7 @@ import type { AnnotationNames } from './annotations.js';
 import { recordDigest } from './hashing.js';
 import type { Workload } from './model.js';
 import type { Reload, Trigger } from './plan.js';
-import { referenceKey } from './references.js';
+import { referenceKey, reloaderTypeName } from './references.js';
 import { envVarName } from './reloader-records.js';
 import {
   heldBackLabel,
@@ -157,7 +157,7 @@ function templateOps(
 function lastReloadedFrom(workload: Workload, trigger: Trigger, now: Date): string {
   const ref = workload.references.find((r) => r.kind === trigger.kind && r.name === trigger.name);
   return JSON.stringify({
-    type: trigger.kind === 'ConfigMap' ? 'CONFIGMAP' : 'SECRET',
+    type: reloaderTypeName[trigger.kind],
     name: trigger.name,
     namespace: workload.namespace,
     hash: trigger.hash,

@@ -59,6 +59,10 @@ function namespaceNeeds(
     if (!scope.resourcesToIgnore.includes(kind))
       needs.push({ verb: 'list', group: '', resource, namespace });
   }
+  if (scope.csiIntegration) {
+    const { group, plural } = resources.secretProviderClassPodStatuses;
+    needs.push({ verb: 'list', group, resource: plural, namespace });
+  }
   for (const kind of scope.workloadKinds) {
     if (kind === 'Rollout') continue; // optional: listed only where the API exists
     const [group, resource] = resourceOf[kind];

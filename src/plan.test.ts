@@ -957,3 +957,136 @@ describe('planPass: batches (SPEC §10)', () => {
     );
   });
 });
+
+describe('planPass: SecretProviderClasses (--enable-csi-integration)', () => {
+  const csi = options({ csiIntegration: true });
+  /** SecretProviderClass `spc` moved to `new` (a change of `type`), and one workload. */
+  function spcRule(
+    annotations: Record<string, string>,
+    opts: {
+      referenced?: boolean;
+      type?: ChangeType;
+      options?: PlanOptions;
+      record?: Record<string, string>;
+    } = {},
+  ): string | undefined {
+    const type = opts.type ?? 'updated';
+    const hash = type === 'deleted' ? DELETED : 'new';
+    const p = plan({
+      sources: type === 'deleted' ? [] : [source('SecretProviderClass', 'spc', 'new')],
+      changes: [change('SecretProviderClass', 'spc', type, hash)],
+      workloads: [
+        workload({
+          annotations,
+          references: opts.referenced === false ? [] : [ref('SecretProviderClass', 'spc')],
+          record: opts.record ?? {},
+        }),
+      ],
+      options: opts.options ?? csi,
+    });
+    return p.reloads[0]?.triggers[0]?.rule;
+  }
+
+  it('its reload list names it, even when the pod spec does not mount it', () => {
+    const reload = { [names.secretProviderClassReload]: 'sp.*' };
+    assert.equal(spcRule(reload), 'reload-list');
+    assert.equal(spcRule(reload, { referenced: false }), 'reload-list');
+    assert.equal(spcRule({ [names.secretReload]: 'spc' }), undefined, 'not the Secret list');
+  });
+
+  it('its typed auto, or the generic one, for a class the pod spec mounts', () => {
+    assert.equal(spcRule({ [names.secretProviderClassAuto]: 'true' }), 'typed-auto');
+    assert.equal(spcRule({ [names.auto]: 'true' }), 'auto');
+    assert.equal(spcRule({ [names.auto]: 'true' }, { referenced: false }), undefined);
+    assert.equal(spcRule({ [names.secretAuto]: 'true' }), undefined, "a Secret's auto is not it");
+    assert.equal(spcRule({}, { options: { ...csi, autoReloadAll: true } }), 'auto-reload-all');
+    const optOut = { [names.secretProviderClassAuto]: 'false' };
+    assert.equal(spcRule(optOut, { options: { ...csi, autoReloadAll: true } }), undefined);
+  });
+
+  it('its exclude annotation wins over the reload list and auto', () => {
+    const all = {
+      [names.secretProviderClassExclude]: 'other, spc',
+      [names.secretProviderClassReload]: 'spc',
+      [names.auto]: 'true',
+    };
+    assert.equal(spcRule(all), undefined);
+    assert.equal(spcRule({ [names.secretExclude]: 'spc', [names.auto]: 'true' }), 'auto');
+  });
+
+  it('a creation or a deletion never triggers (Reloader acts on updates of pod statuses only)', () => {
+    const auto = { [names.auto]: 'true' };
+    const all = { ...csi, reloadOnCreate: true, reloadOnDelete: true };
+    assert.equal(spcRule(auto, { type: 'created', options: all }), undefined);
+    assert.equal(
+      spcRule(auto, { type: 'created', record: { 'SecretProviderClass/spc': 'old' } }),
+      undefined,
+    );
+    assert.equal(spcRule(auto, { type: 'deleted', options: all }), undefined);
+    assert.equal(
+      spcRule(auto, {
+        type: 'deleted',
+        options: all,
+        record: { 'SecretProviderClass/spc': 'old' },
+      }),
+      undefined,
+    );
+  });
+
+  it('the record makes it exactly once; a record of older content is outdated', () => {
+    const auto = { [names.auto]: 'true' };
+    assert.equal(spcRule(auto, { record: { 'SecretProviderClass/spc': 'new' } }), undefined);
+    const p = plan({
+      sources: [source('SecretProviderClass', 'spc', 'new')],
+      workloads: [
+        workload({
+          annotations: auto,
+          references: [ref('SecretProviderClass', 'spc')],
+          record: { 'SecretProviderClass/spc': 'old' },
+        }),
+      ],
+      options: csi,
+    });
+    assert.equal(single(p).triggers[0]?.reason, 'outdated');
+    assert.deepEqual(single(p).record, { 'SecretProviderClass/spc': 'new' });
+  });
+
+  it('without the flag, nothing of a SecretProviderClass counts, not even its record', () => {
+    const off = options({ reloadOnDelete: true });
+    const all = { [names.auto]: 'true', [names.secretProviderClassReload]: 'spc' };
+    assert.equal(spcRule(all, { options: off }), undefined);
+    const p = plan({
+      sources: [source('ConfigMap', 'cfg', 'new')],
+      changes: [updated('ConfigMap', 'cfg', 'new')],
+      workloads: [
+        workload({
+          annotations: all,
+          references: [ref('ConfigMap', 'cfg'), ref('SecretProviderClass', 'spc')],
+          record: { 'SecretProviderClass/spc': 'old' },
+        }),
+      ],
+      options: off,
+    });
+    assert.deepEqual(
+      single(p).triggers.map((t) => `${t.kind}/${t.name}`),
+      ['ConfigMap/cfg'],
+    );
+    assert.deepEqual(single(p).record, {
+      'SecretProviderClass/spc': 'old',
+      'ConfigMap/cfg': 'new',
+    });
+  });
+});
+
+describe('planPass: SecretProviderClass annotations without --enable-csi-integration', () => {
+  it('are not read: a malformed one is no warning', () => {
+    const bad = { [names.secretProviderClassReload]: '(' };
+    const p = (csiIntegration: boolean) =>
+      plan({ workloads: [workload({ annotations: bad })], options: options({ csiIntegration }) });
+    assert.deepEqual(p(false).warnings, []);
+    assert.match(
+      p(true).warnings.join('\n'),
+      /secretproviderclass\.reloader\.stakater\.com\/reload/,
+    );
+  });
+});

@@ -17,7 +17,7 @@ import {
   type Workload,
 } from './model.js';
 import { recordDigest } from './hashing.js';
-import { referenceKey, type SourceKind } from './references.js';
+import { isSourceKind, referenceKey, type SourceKind } from './references.js';
 import { reloaderProvesOutdated } from './reloader-records.js';
 
 /** The flags that shape decisions. */
@@ -26,10 +26,15 @@ export interface PlanOptions {
   autoReloadAll: boolean;
   reloadOnCreate: boolean;
   reloadOnDelete: boolean;
+  /**
+   * `--enable-csi-integration`: SecretProviderClasses are sources. Without it, a workload's
+   * SecretProviderClass references, reload list and record entries are left alone.
+   */
+  csiIntegration?: boolean | undefined;
 }
 
 export interface PlanInput {
-  /** Every ConfigMap and Secret in scope, as listed now. */
+  /** Every ConfigMap and Secret in scope, as listed now (and SecretProviderClass, see csi.ts). */
   sources: Source[];
   /** What differs from the observed state; empty on a baseline pass. */
   changes: Change[];
@@ -111,8 +116,8 @@ function planReloads(input: PlanInput, warnings: string[]): Reload[] {
     (byNamespace ??= groupByNamespace(input.sources, input.changes)).get(namespace);
   const reloads: Reload[] = [];
   for (const workload of input.workloads) {
-    const rules = readRules(workload, input.options.names, warnings);
-    const candidates = candidateSources(workload, rules, namesIn);
+    const rules = readRules(workload, input.options, warnings);
+    const candidates = candidateSources(workload, rules, namesIn, input.options.csiIntegration);
     const context = {
       workload,
       rules,
@@ -185,7 +190,7 @@ function evaluate(
   if (recorded === hash) return { hash };
   const current = ctx.reloaderHashes?.get(id);
   const reason =
-    reasonFor(ctx.changes.get(id)?.type, recorded, hash, ctx.options) ??
+    reasonFor(kind, ctx.changes.get(id)?.type, recorded, hash, ctx.options) ??
     (reloaderProvesOutdated(ctx.workload.reloader, kind, name, current)
       ? 'reloader-outdated'
       : undefined);
@@ -194,12 +199,21 @@ function evaluate(
   return { hash, unrecorded: { kind, name, rule, reason: 'held-back', hash } };
 }
 
+/**
+ * Why a source that concerns a workload triggers it, if it does. A SecretProviderClass triggers on
+ * an update only, as Reloader acts only on updates of SecretProviderClassPodStatus objects (its
+ * controller drops their creations and deletions: a pod's start or end): never on a creation or
+ * a deletion, whatever --reload-on-create and --reload-on-delete say.
+ */
 function reasonFor(
+  kind: SourceKind,
   change: ChangeType | undefined,
   recorded: string | undefined,
   hash: string,
   options: PlanOptions,
 ): Reason | undefined {
+  if (kind === 'SecretProviderClass' && (hash === DELETED || change === 'created'))
+    return undefined;
   if (hash === DELETED && !options.reloadOnDelete) return undefined;
   if (change === 'created' && !options.reloadOnCreate) return recorded ? 'outdated' : undefined;
   if (change) return change;
@@ -245,17 +259,21 @@ function candidateSources(
   workload: Workload,
   rules: Rules,
   namesIn: (namespace: string) => NamespaceIndex | undefined,
+  csiIntegration = false,
 ): [SourceKind, string][] {
   const keys = new Map<string, [SourceKind, string]>();
   const add = (kind: SourceKind, name: string): void => {
+    if (kind === 'SecretProviderClass' && !csiIntegration) return;
     keys.set(referenceKey(kind, name), [kind, name]);
   };
   for (const ref of workload.references) add(ref.kind, ref.name);
   for (const key of Object.keys(workload.record)) {
     const [kind, name] = key.split('/', 2);
-    if ((kind === 'ConfigMap' || kind === 'Secret') && name) add(kind, name);
+    if (isSourceKind(kind) && name) add(kind, name);
   }
-  if (rules.reload.ConfigMap.length + rules.reload.Secret.length === 0) return [...keys.values()];
+  const { ConfigMap, Secret, SecretProviderClass } = rules.reload;
+  if (ConfigMap.length + Secret.length + SecretProviderClass.length === 0)
+    return [...keys.values()];
   for (const [kind, name] of namesIn(workload.namespace)?.names ?? []) {
     if (rules.reload[kind].some((pattern) => pattern.test(name))) add(kind, name);
   }
@@ -306,7 +324,11 @@ function groupByNamespace(sources: Source[], changes: Change[]): Map<string, Nam
   return index;
 }
 
-function readRules(workload: Workload, names: AnnotationNames, warnings: string[]): Rules {
+function readRules(
+  workload: Workload,
+  { names, csiIntegration }: PlanOptions,
+  warnings: string[],
+): Rules {
   const a = workload.annotations;
   const read = <T>(annotation: string, parse: (raw: string) => Parsed<T>): T | undefined => {
     const raw = a[annotation];
@@ -317,17 +339,25 @@ function readRules(workload: Workload, names: AnnotationNames, warnings: string[
     return undefined;
   };
   const list = (annotation: string): string[] => parseList(a[annotation] ?? '');
+  // Without --enable-csi-integration, the SecretProviderClass annotations are not read at all.
+  const csiRead: typeof read = csiIntegration ? read : () => undefined;
   return {
     auto: read(names.auto, parseBoolean),
     typedAuto: {
       ConfigMap: read(names.configmapAuto, parseBoolean),
       Secret: read(names.secretAuto, parseBoolean),
+      SecretProviderClass: csiRead(names.secretProviderClassAuto, parseBoolean),
     },
     reload: {
       ConfigMap: read(names.configmapReload, parsePatterns) ?? [],
       Secret: read(names.secretReload, parsePatterns) ?? [],
+      SecretProviderClass: csiRead(names.secretProviderClassReload, parsePatterns) ?? [],
     },
-    exclude: { ConfigMap: list(names.configmapExclude), Secret: list(names.secretExclude) },
+    exclude: {
+      ConfigMap: list(names.configmapExclude),
+      Secret: list(names.secretExclude),
+      SecretProviderClass: csiIntegration ? list(names.secretProviderClassExclude) : [],
+    },
     search: read(names.search, parseBoolean) ?? false,
     pausePeriodMs:
       workload.kind === 'Deployment' ? read(names.pausePeriod, parseDuration) : undefined,

@@ -64,3 +64,39 @@ describe('podSpecReferences', () => {
     assert.deepEqual(podSpecReferences(undefined), []);
   });
 });
+
+describe('podSpecReferences: CSI volumes', () => {
+  it('a CSI volume references the SecretProviderClass of its volumeAttributes, for the containers that mount it', () => {
+    const spec: V1PodSpec = {
+      containers: [
+        { name: 'app', volumeMounts: [{ name: 'secrets', mountPath: '/mnt/secrets' }] },
+        { name: 'sidecar' },
+      ],
+      volumes: [
+        {
+          name: 'secrets',
+          csi: {
+            driver: 'secrets-store.csi.k8s.io',
+            readOnly: true,
+            volumeAttributes: { secretProviderClass: 'vault-db' },
+          },
+        },
+        {
+          name: 'other-csi',
+          csi: { driver: 'ebs.csi.aws.com', volumeAttributes: { type: 'gp3' } },
+        },
+        {
+          name: 'unmounted',
+          csi: {
+            driver: 'secrets-store.csi.k8s.io',
+            volumeAttributes: { secretProviderClass: 'spare' },
+          },
+        },
+      ],
+    };
+    assert.deepEqual(podSpecReferences(spec), [
+      { kind: 'SecretProviderClass', name: 'vault-db', containers: ['app'] },
+      { kind: 'SecretProviderClass', name: 'spare', containers: ['app'] },
+    ]);
+  });
+});

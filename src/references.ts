@@ -1,9 +1,30 @@
 import type { V1Container, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 
-/** The two kinds of object whose changes roll workloads. */
-export type SourceKind = 'ConfigMap' | 'Secret';
+/** The two kinds of object whose content polling-reloader lists and hashes. */
+export type ContentKind = 'ConfigMap' | 'Secret';
 
-/** A ConfigMap or Secret that a pod spec uses, and the containers that use it. */
+/**
+ * The kinds of source whose changes roll workloads: ConfigMaps, Secrets, and (with
+ * `--enable-csi-integration`) SecretProviderClasses, whose changes are seen in the
+ * SecretProviderClassPodStatus objects of the Secrets Store CSI driver (src/csi.ts).
+ */
+export type SourceKind = ContentKind | 'SecretProviderClass';
+
+export const sourceKinds: readonly SourceKind[] = ['ConfigMap', 'Secret', 'SecretProviderClass'];
+
+/** Whether a string (the kind part of a key or an id) names a source kind. */
+export function isSourceKind(kind: string | undefined): kind is SourceKind {
+  return (sourceKinds as readonly (string | undefined)[]).includes(kind);
+}
+
+/** Reloader's name of each source type: in `last-reloaded-from`, `STAKATER_*` names, messages. */
+export const reloaderTypeName: Record<SourceKind, string> = {
+  ConfigMap: 'CONFIGMAP',
+  Secret: 'SECRET',
+  SecretProviderClass: 'SECRETPROVIDERCLASS',
+};
+
+/** A source that a pod spec uses, and the containers that use it. */
 export interface Reference {
   kind: SourceKind;
   name: string;
@@ -17,9 +38,11 @@ export function referenceKey(kind: SourceKind, name: string): string {
 }
 
 /**
- * Finds every ConfigMap and Secret a pod spec references: env and envFrom of containers and init
- * containers, and configMap, secret and projected volumes (attributed to the containers that mount
- * them, or to the first regular container when none does).
+ * Finds every source a pod spec references: env and envFrom of containers and init containers, and
+ * configMap, secret, projected and CSI volumes (attributed to the containers that mount them, or to
+ * the first regular container when none does). A CSI volume references the SecretProviderClass of
+ * its `volumeAttributes.secretProviderClass`, whatever its driver, as Reloader reads it
+ * (`getVolumeMountName` in its internal/pkg/handler/upgrade.go).
  */
 export function podSpecReferences(spec: V1PodSpec | undefined): Reference[] {
   if (!spec) return [];
@@ -80,5 +103,6 @@ function volumeSources(volume: V1Volume): [SourceKind, string | undefined][] {
     out.push(['ConfigMap', source.configMap?.name]);
     out.push(['Secret', source.secret?.name]);
   }
+  out.push(['SecretProviderClass', volume.csi?.volumeAttributes?.secretProviderClass]);
   return out;
 }

@@ -66,8 +66,23 @@ describe('readReloaderRecord', () => {
     assert.equal(readReloaderRecord(template(), 'ns', names), undefined);
     const other = { type: 'CONFIGMAP', name: 'app', namespace: 'elsewhere', hash: v1 };
     assert.equal(readReloaderRecord(template(other), 'ns', names), undefined);
-    const csi = { type: 'SECRETPROVIDERCLASS', name: 'app', namespace: 'ns', hash: v1 };
-    assert.equal(readReloaderRecord(template(csi), 'ns', names), undefined);
+    const unknown = { type: 'PODSTATUS', name: 'app', namespace: 'ns', hash: v1 };
+    assert.equal(readReloaderRecord(template(unknown), 'ns', names), undefined);
+  });
+
+  it('reads the SecretProviderClass records of --enable-csi-integration', () => {
+    const csi = { type: 'SECRETPROVIDERCLASS', name: 'vault-db', namespace: 'ns', hash: v1 };
+    const env = [{ name: 'STAKATER_VAULT_DB_SECRETPROVIDERCLASS', value: v2 }];
+    assert.deepEqual(readReloaderRecord(template(csi, env), 'ns', names), {
+      lastReloadedFrom: { key: 'SecretProviderClass/vault-db', hash: v1 },
+      env: { STAKATER_VAULT_DB_SECRETPROVIDERCLASS: v2 },
+    });
+    const record = { env: { STAKATER_VAULT_DB_SECRETPROVIDERCLASS: v2 } };
+    assert.equal(reloaderProvesOutdated(record, 'SecretProviderClass', 'vault-db', v1), true);
+    assert.equal(reloaderProvesOutdated(record, 'SecretProviderClass', 'vault-db', v2), false);
+    const { wants } = reloaderShaRequest([{ namespace: 'ns', reloader: record }]);
+    assert.equal(wants({ namespace: 'ns', kind: 'SecretProviderClass', name: 'vault-db' }), true);
+    assert.equal(wants({ namespace: 'ns', kind: 'Secret', name: 'vault-db' }), false);
   });
 });
 

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { AnnotationNames } from './annotations.js';
 import type { SourceContent } from './hashing.js';
-import { referenceKey, type SourceKind } from './references.js';
+import { referenceKey, reloaderTypeName, type ContentKind, type SourceKind } from './references.js';
 
 /**
  * What Stakater Reloader left on a workload it reloaded: its SHA1 of a source's content, in the
  * `last-reloaded-from` annotation of the pod template (annotations strategy: the last source only)
- * and in `STAKATER_<NAME>_CONFIGMAP|SECRET` variables (env-vars strategy: one per source). Read
+ * and in `STAKATER_<NAME>_CONFIGMAP|SECRET|SECRETPROVIDERCLASS` variables (env-vars strategy: one
+ * per source; a SecretProviderClass's is the SHA1 of a pod status, see csi.ts). Read
  * only to switch over from Reloader (see `reloaderProvesOutdated`); never written.
  */
 export interface ReloaderRecord {
@@ -25,9 +26,16 @@ export interface ReloaderShaRequest {
 }
 
 const sha1Hex = /^[0-9a-f]{40}$/;
-const reloaderTypes: Record<string, SourceKind> = { CONFIGMAP: 'ConfigMap', SECRET: 'Secret' };
+const reloaderTypes: Record<string, SourceKind> = {
+  CONFIGMAP: 'ConfigMap',
+  SECRET: 'Secret',
+  SECRETPROVIDERCLASS: 'SecretProviderClass',
+};
 
-/** Reloader's env var name: `STAKATER_<NAME>_CONFIGMAP` or `_SECRET` (its ConvertToEnvVarName). */
+/**
+ * Reloader's env var name: `STAKATER_<NAME>_CONFIGMAP`, `_SECRET` or `_SECRETPROVIDERCLASS` (its
+ * ConvertToEnvVarName, and the type postfixes of its internal/pkg/constants/constants.go).
+ */
 export function envVarName(kind: SourceKind, name: string): string {
   let out = '';
   let lastKept = false;
@@ -40,7 +48,7 @@ export function envVarName(kind: SourceKind, name: string): string {
       lastKept = false;
     }
   }
-  return `STAKATER_${out}_${kind === 'ConfigMap' ? 'CONFIGMAP' : 'SECRET'}`;
+  return `STAKATER_${out}_${reloaderTypeName[kind]}`;
 }
 
 /**
@@ -48,7 +56,7 @@ export function envVarName(kind: SourceKind, name: string): string {
  * (a ConfigMap's `binaryData` value in standard base64, a Secret's value as its decoded bytes),
  * sorted bytewise, joined with `;`, SHA1 in hex. A Secret's type does not count.
  */
-export function reloaderSha(kind: SourceKind, content: SourceContent): string {
+export function reloaderSha(kind: ContentKind, content: SourceContent): string {
   const entries: Buffer[] = [];
   const entry = (key: string, value: Buffer): Buffer =>
     Buffer.concat([Buffer.from(`${key}=`), value]);
@@ -85,13 +93,14 @@ export function readReloaderRecord(
   return { lastReloadedFrom: last, env };
 }
 
-/** The `STAKATER_*_CONFIGMAP|SECRET` variables whose value is a SHA1, by name. */
+const reloaderVariable = /^STAKATER_.+_(CONFIGMAP|SECRET|SECRETPROVIDERCLASS)$/;
+
+/** The `STAKATER_*_CONFIGMAP|SECRET|SECRETPROVIDERCLASS` variables whose value is a SHA1, by name. */
 function reloaderEnv(template: V1PodTemplateSpec | undefined): Record<string, string> {
   const env: Record<string, string> = {};
   const entries = (template?.spec?.containers ?? []).flatMap((c) => c.env ?? []);
   for (const { name, value } of entries) {
-    if (/^STAKATER_.+_(CONFIGMAP|SECRET)$/.test(name) && value && sha1Hex.test(value))
-      env[name] = value;
+    if (reloaderVariable.test(name) && value && sha1Hex.test(value)) env[name] = value;
   }
   return env;
 }

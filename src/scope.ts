@@ -1,5 +1,5 @@
 import { listAll, resourcePath, resources, type Api } from './api.js';
-import type { SourceKind } from './references.js';
+import type { ContentKind } from './references.js';
 import type { WorkloadKind } from './model.js';
 
 /** What a pass looks at, from the namespace and resource flags. */
@@ -9,7 +9,9 @@ export interface Scope {
   /** Whether a namespace is in scope (ignore list and namespace selector applied). */
   includes: (namespace: string) => boolean;
   resourceLabelSelector: string | undefined;
-  sourceKinds: SourceKind[];
+  sourceKinds: ContentKind[];
+  /** `--enable-csi-integration`: SecretProviderClassPodStatus objects are listed too. */
+  csiIntegration: boolean;
   workloadKinds: WorkloadKind[];
 }
 
@@ -22,10 +24,19 @@ export interface Scope {
 export function listsEntry(scope: Scope, sameSelector: boolean): (id: string) => boolean {
   return (id) => {
     const [namespace = '', kind = ''] = id.split('/');
-    if (!sameSelector || !(scope.sourceKinds as string[]).includes(kind)) return false;
+    const kinds: string[] = scope.sourceKinds;
+    const listed = kinds.includes(kind) || (kind === 'SecretProviderClass' && scope.csiIntegration);
+    if (!sameSelector || !listed) return false;
     if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
     return scope.includes(namespace);
   };
+}
+
+/** Whether this scope lists the namespace's SecretProviderClassPodStatus objects. */
+export function listsPodStatuses(scope: Scope, namespace: string): boolean {
+  if (!scope.csiIntegration) return false;
+  if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
+  return scope.includes(namespace);
 }
 
 /** Whether this scope lists a workload (`namespace/Kind/name`): its kind and its namespace. */
@@ -41,8 +52,10 @@ export interface ScopeOptions {
   namespacesToIgnore: string[];
   namespaceSelector: string | undefined;
   resourceLabelSelector: string | undefined;
-  resourcesToIgnore: SourceKind[];
+  resourcesToIgnore: ContentKind[];
   workloadKinds: WorkloadKind[];
+  /** `--enable-csi-integration`. */
+  csiIntegration?: boolean | undefined;
 }
 
 /** Resolves the scope flags; with a namespace selector, lists the namespaces it selects. */
@@ -68,5 +81,6 @@ export async function resolveScope(api: Api, options: ScopeOptions): Promise<Sco
       (k) => !options.resourcesToIgnore.includes(k),
     ),
     workloadKinds: options.workloadKinds,
+    csiIntegration: options.csiIntegration === true,
   };
 }

@@ -1,8 +1,16 @@
 import { listAll, metadataListAccept, resourcePath, resources, type Api } from './api.js';
 import type { AnnotationNames } from './annotations.js';
+import {
+  csiMissing,
+  podStatusContent,
+  reloaderPodStatusSha,
+  type PodStatus,
+  type PodStatusObject,
+} from './csi.js';
+import { statusOf, UsageError } from './errors.js';
 import type { Hasher, SourceContent } from './hashing.js';
 import { sourceId, type Source } from './model.js';
-import type { SourceKind } from './references.js';
+import type { ContentKind } from './references.js';
 import type { Scope } from './scope.js';
 import { reloaderSha, type ReloaderShaRequest } from './reloader-records.js';
 import type { ObservedSource } from './state.js';
@@ -71,7 +79,7 @@ export async function listSources(
 async function listMetadata(
   api: Api,
   scope: Scope,
-  kind: SourceKind,
+  kind: ContentKind,
   names: AnnotationNames,
   observed: Record<string, ObservedSource>,
 ): Promise<Source[]> {
@@ -102,7 +110,7 @@ async function listMetadata(
 interface ContentHashing {
   hasher: Hasher;
   names: AnnotationNames;
-  kind: SourceKind;
+  kind: ContentKind;
   reloader: ReloaderShaRequest | undefined;
 }
 
@@ -153,7 +161,7 @@ async function readContent(
  */
 async function getEach(
   api: Api,
-  kind: SourceKind,
+  kind: ContentKind,
   group: Source[],
   hashed: (item: Item) => Source | undefined,
 ): Promise<Source[]> {
@@ -182,7 +190,7 @@ function byNamespace(sources: Source[]): Map<string, Source[]> {
 
 /** A source from an object's metadata, with the hash given. */
 function toSource(
-  kind: SourceKind,
+  kind: ContentKind,
   meta: ObjectMeta | undefined,
   names: AnnotationNames,
   hash: string,
@@ -202,4 +210,66 @@ function toSource(
   if (ignore !== undefined) source.ignore = ignore;
   if (match !== undefined) source.match = match;
   return source;
+}
+
+/**
+ * Every SecretProviderClassPodStatus in scope (`--enable-csi-integration`), with the keyed hash of
+ * its content: one plain list per namespace listed (or one cluster-wide), as they are small
+ * (ids and versions, no secret data). The resource label selector applies, as in Reloader. When the
+ * API is not served (the CSI driver's CRDs are not installed), a one-line error. With `reloader`
+ * (a baseline), those of the classes it wants are also hashed as Reloader hashes them.
+ */
+export async function listPodStatuses(
+  api: Api,
+  scope: Scope,
+  hasher: Hasher,
+  reloader?: ReloaderShaRequest,
+): Promise<PodStatus[]> {
+  const keep = (item: PodStatusObject): PodStatus | undefined => {
+    const meta = item.metadata;
+    if (!meta?.name || !meta.namespace || !scope.includes(meta.namespace)) return undefined;
+    const name = item.status?.secretProviderClassName ?? '';
+    const wanted = reloader?.wants({
+      namespace: meta.namespace,
+      kind: 'SecretProviderClass',
+      name,
+    });
+    return {
+      namespace: meta.namespace,
+      name: meta.name,
+      uid: meta.uid ?? '',
+      resourceVersion: meta.resourceVersion ?? '',
+      secretProviderClass: name,
+      hash: hasher.hashPodStatus(podStatusContent(item.status)),
+      reloaderSha: wanted ? reloaderPodStatusSha(item.status) : undefined,
+    };
+  };
+  const out: PodStatus[] = [];
+  try {
+    for (const namespace of scope.namespaces ?? [undefined]) {
+      const path = resourcePath(resources.secretProviderClassPodStatuses, namespace);
+      out.push(...(await listAll(api, path, { labelSelector: scope.resourceLabelSelector }, keep)));
+    }
+  } catch (err) {
+    if (statusOf(err) === 404) throw new UsageError(csiMissing, { cause: err });
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * `--enable-csi-integration`: stops the program, with one line, before anything is done when the
+ * cluster does not serve the SecretProviderClassPodStatus API (its discovery document).
+ */
+export async function checkPodStatusApi(api: Api, enabled: boolean): Promise<void> {
+  if (!enabled) return;
+  const { group, version, plural } = resources.secretProviderClassPodStatuses;
+  let served: { resources?: { name?: string }[] };
+  try {
+    served = await api.request({ path: `/apis/${group}/${version}` });
+  } catch (err) {
+    if (statusOf(err) === 404) throw new UsageError(csiMissing, { cause: err });
+    throw err;
+  }
+  if (!served.resources?.some((r) => r.name === plural)) throw new UsageError(csiMissing);
 }

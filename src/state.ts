@@ -19,6 +19,12 @@ export interface StateData {
   keyId: string;
   savedAt: string;
   sources: Record<string, ObservedSource>;
+  /**
+   * `--enable-csi-integration`: each SecretProviderClassPodStatus seen
+   * (`namespace/SecretProviderClassPodStatus/name`), so that an update of one is told from a new
+   * pod (see csi.ts).
+   */
+  podStatuses?: Record<string, ObservedSource> | undefined;
   /** Workloads held paused by a pause period, waiting for a later pass to resume them. */
   paused?: string[] | undefined;
   /**

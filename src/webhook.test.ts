@@ -27,6 +27,21 @@ describe('webhookChanges', () => {
   });
 });
 
+describe('webhookChanges: SecretProviderClasses', () => {
+  it('sends their updates only, as Reloader drops the creation and deletion of pod statuses', () => {
+    const spc = (type: Change['type']): Change => ({
+      ...change(type),
+      kind: 'SecretProviderClass',
+    });
+    const all = [spc('updated'), spc('created'), spc('deleted')];
+    const sent = webhookChanges(all, { reloadOnCreate: true, reloadOnDelete: true });
+    assert.deepEqual(
+      sent.map((c) => c.type),
+      ['updated'],
+    );
+  });
+});
+
 describe('postWebhook', () => {
   it("POSTs Reloader's body as JSON; a refusal or no answer is an error", async (t) => {
     const bodies: string[] = [];

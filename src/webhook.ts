@@ -13,11 +13,14 @@ export function webhookChanges(
   changes: Change[],
   options: { reloadOnCreate: boolean; reloadOnDelete: boolean },
 ): Change[] {
+  // A SecretProviderClass: its updates only, as Reloader drops the creation and deletion of
+  // SecretProviderClassPodStatus objects (see csi.ts).
+  const spc = (c: Change): boolean => c.kind === 'SecretProviderClass';
   return changes.filter(
     (c) =>
       c.type === 'updated' ||
-      (c.type === 'created' && options.reloadOnCreate) ||
-      (c.type === 'deleted' && options.reloadOnDelete),
+      (c.type === 'created' && options.reloadOnCreate && !spc(c)) ||
+      (c.type === 'deleted' && options.reloadOnDelete && !spc(c)),
   );
 }
 

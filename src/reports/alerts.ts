@@ -1,5 +1,5 @@
 import type { Outcome } from '../apply.js';
-import type { SourceKind } from '../references.js';
+import { reloaderTypeName, type SourceKind } from '../references.js';
 import type { Reload } from '../plan.js';
 import { origin, send, type HttpCall } from './http.js';
 
@@ -63,7 +63,7 @@ function httpUrl(raw: string): URL | undefined {
 }
 
 /** Reloader's name for a source type in its messages. */
-const typeName: Record<SourceKind, string> = { ConfigMap: 'CONFIGMAP', Secret: 'SECRET' };
+const typeName: Record<SourceKind, string> = reloaderTypeName;
 
 /** Past this many reloads, one message names the first ones and counts the rest. */
 export const alertLineLimit = 50;

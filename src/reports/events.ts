@@ -3,6 +3,7 @@ import { notActing, type Outcome } from '../apply.js';
 import { message, statusOf } from '../errors.js';
 import { describeTrigger } from '../explain.js';
 import type { Reload } from '../plan.js';
+import { reloaderTypeName } from '../references.js';
 import { kindInfo } from '../workloads.js';
 
 /** The Events' `reportingController`. */
@@ -47,7 +48,7 @@ const noteLimit = 1024;
 const fieldLimit = 128;
 
 /** Reloader's word for a source type in its Events. */
-const typeName = { ConfigMap: 'CONFIGMAP', Secret: 'SECRET' } as const;
+const typeName = reloaderTypeName;
 
 /**
  * The Event a reload's outcome is told by, as Reloader records it on the workload: `Normal

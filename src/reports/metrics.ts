@@ -157,7 +157,10 @@ function passMetrics(registry: Registry) {
       buckets: passBuckets,
       registers,
     }),
-    sources: gauge('polling_reloader_sources', 'ConfigMaps and Secrets in scope at the last pass.'),
+    sources: gauge(
+      'polling_reloader_sources',
+      'ConfigMaps and Secrets (and SecretProviderClasses, with --enable-csi-integration) in scope at the last pass.',
+    ),
     workloads: gauge(
       'polling_reloader_workloads',
       'Workloads listed by the last pass that listed them (a pass that sees no change lists none).',
@@ -168,7 +171,7 @@ function passMetrics(registry: Registry) {
     ),
     changes: new Counter({
       name: 'polling_reloader_changes_total',
-      help: 'Changes of ConfigMaps and Secrets seen, by kind and type (updated, created, deleted).',
+      help: 'Changes of sources seen, by kind (ConfigMap, Secret, SecretProviderClass) and type (updated, created, deleted).',
       labelNames: ['kind', 'type'] as const,
       registers,
     }),
