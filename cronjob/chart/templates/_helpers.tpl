@@ -291,6 +291,12 @@ cluster-scoped namespaces list (see clusterrole.yaml). Never watch.
   resources: [{{ join ", " $sources }}]
   verbs: [list]
 {{- end }}
+{{- if $r.enableCSIIntegration }}
+# SecretProviderClasses, seen in the Secrets Store CSI driver's pod statuses.
+- apiGroups: [secrets-store.csi.x-k8s.io]
+  resources: [secretproviderclasspodstatuses]
+  verbs: [list]
+{{- end }}
 {{- if not $r.webhookUrl }}
 {{- /* With webhookUrl no workload is listed or changed. */}}
 # Workloads: listed, then read and patched when they must roll.
