@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
+import { LeaseLock } from '../src/lease.js';
 import { cli, startCli } from './cli.js';
-import { autoWorld, container, kc, World } from './harness.js';
-import { eventually } from './kube.js';
+import { api, autoWorld, container, kc, World } from './harness.js';
+import { eventually, testNamespace } from './kube.js';
 
 const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
 const leases = kc.makeApiClient(CoordinationV1Api);
@@ -25,11 +26,10 @@ function runArgs(world: World, ...extra: string[]): string[] {
 /** Starts a long-running instance; the test kills it by its id when it ends. */
 const start = startCli;
 
-async function holder(namespace: string): Promise<string | undefined> {
+async function holder(namespace: string, name = 'polling-reloader'): Promise<string | undefined> {
   try {
     return (
-      (await leases.readNamespacedLease({ name: 'polling-reloader', namespace })).spec
-        ?.holderIdentity ?? undefined
+      (await leases.readNamespacedLease({ name, namespace })).spec?.holderIdentity || undefined
     );
   } catch {
     return undefined;
@@ -234,6 +234,38 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     await eventually('the change applied on the schedule', async () =>
       (await world.template('Deployment', 'web')) !== before ? true : undefined,
     );
+  });
+
+  it('a renewal racing the release never leaves the Lease held (20 interleavings)', async (t) => {
+    const namespace = await testNamespace(t, kc, 'l');
+    const lock = (identity: string) =>
+      new LeaseLock(api, { name: 'race', namespace, durationSeconds: 30, identity });
+    const a = lock('a');
+    const b = lock('b');
+    for (let round = 0; round < 20; round++) {
+      assert.deepEqual(await a.acquire(), { held: true }, `round ${round}: a takes the Lease`);
+      // As a renewal timer firing while `run --once` ends: both requests go out together.
+      await Promise.all([a.acquire(), a.release()]);
+      assert.equal(await holder(namespace, 'race'), undefined, `round ${round}: still held`);
+      assert.deepEqual(await b.acquire(), { held: true }, `round ${round}: b must wait`);
+      await b.release();
+    }
+  });
+
+  it('a renewal concurrent with the pass taking the Lease never sees itself as another holder', async (t) => {
+    const namespace = await testNamespace(t, kc, 'l');
+    // Every claim at a time of its own, as a renewal and a pass a few ms apart would write.
+    let last = 0;
+    const clock = () => new Date((last = Math.max(Date.now(), last + 1)));
+    const options = { name: 'race', namespace, durationSeconds: 30, identity: 'a' };
+    const a = new LeaseLock(api, options, clock);
+    assert.deepEqual(await a.acquire(), { held: true });
+    for (let round = 0; round < 20; round++) {
+      const [renewal, take] = await Promise.all([a.acquire(), a.acquire()]);
+      assert.deepEqual([renewal, take], [{ held: true }, { held: true }], `round ${round}`);
+      assert.ok(a.holds(), `round ${round}: a trusts its Lease`);
+    }
+    assert.equal(await holder(namespace, 'race'), 'a');
   });
 
   it('--health-port serves /live and /ready in the long-running mode', async (t) => {
