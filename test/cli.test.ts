@@ -180,6 +180,35 @@ describe('command line (SPEC §5)', () => {
     assert.equal(await world.template('Deployment', 'web'), before);
   });
 
+  it('an error shows its stack trace at --log-level debug or trace in any spelling, and only then', async (t) => {
+    const { world, before, args } = await pendingChange(t);
+    // An error met after connecting to the cluster: a state that cannot be written.
+    const failing = [...args, `--kubeconfig=${kubeconfig}`, '--state=/proc/state.json'];
+    const stack = /^\s+at /m;
+    for (const [levels, env] of [
+      [['--log-level=debug'], {}],
+      [['--log-level', 'debug'], {}],
+      [['--log-level=DEBUG'], {}],
+      [['--log-level', 'Trace'], {}],
+      [[], { POLLING_RELOADER_LOG_LEVEL: 'Debug' }],
+      [['--log-level=info', '--log-level=debug'], {}],
+    ] as const) {
+      const result = await cli([...failing, ...levels], env);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^polling-reloader: error: --state/);
+      assert.match(result.stderr, stack, `a stack trace for ${JSON.stringify([levels, env])}`);
+    }
+    for (const [levels, env] of [
+      [[], {}],
+      [['--log-level=info'], {}],
+      [['--log-level', 'WARNING'], {}],
+      [['--log-level=debug', '--log-level=info'], {}],
+      [['--log-level=info'], { POLLING_RELOADER_LOG_LEVEL: 'debug' }],
+    ] as const) {
+      await assertRefused(world, before, await cli([...failing, ...levels], env), /--state/);
+    }
+  });
+
   it('a missing permission ends the run before anything changes', async (t) => {
     const { world, before, args } = await pendingChange(t);
     const namespace = world.namespace;
