@@ -12,7 +12,7 @@ import { openStateStore } from '../src/configmap-state.js';
 import { loadConnection } from '../src/kubeconfig.js';
 import { parseRunFlags, passOptions } from '../src/options.js';
 import { runPass } from '../src/pass.js';
-import { startCli } from './cli.js';
+import { cli, startCli } from './cli.js';
 import { container, World } from './harness.js';
 import { eventually } from './kube.js';
 import { FaultProxy, serverOf, type Fault } from './proxy.js';
@@ -236,5 +236,63 @@ describe('faults between the program and the API server', () => {
     // Every Deployment runs the newest config, and nothing is left to do.
     const settled = await world.pass();
     assert.deepEqual(settled.outcomes, []);
+  });
+
+  it('SIGTERM in the middle of a pass: skipped reloads are not counted as done, and the next run applies them once', async (t) => {
+    const world = await World.create(t);
+    const names = await fleet(world, 20);
+    await world.pass(); // the baseline
+    const before = await generations(world, names);
+    const { proxy, kubeconfig } = await startProxy(t);
+    proxy.delayMs = 150; // slow enough to stop the pass in the middle of its patches
+    await world.setConfigMap('shared', { v: '2' });
+    const args = [
+      `--state=${world.statePath}`,
+      `--namespaces=${world.namespace}`,
+      `--lease-namespace=${world.namespace}`,
+    ];
+    const run = startCli(t, [
+      'run',
+      ...args,
+      `--kubeconfig=${kubeconfig}`,
+      '--interval=1h',
+      '--log-format=json',
+    ]);
+    await eventually(
+      'the first Deployment patched',
+      async () => {
+        for (const name of names) {
+          if ((await world.templateAnnotations('Deployment', name))[record]) return true;
+        }
+        return undefined;
+      },
+      60_000,
+      20,
+    );
+    run.kill('SIGTERM');
+    assert.equal(await run.exited, 0, run.output());
+
+    const lines = run
+      .output()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    const after = await generations(world, names);
+    const rolled = names.filter((n) => (after.get(n) ?? 0) > (before.get(n) ?? 0)).length;
+    assert.ok(rolled < names.length, `the pass finished before SIGTERM stopped it (${rolled})`);
+    const summary = lines.find((l) => l.msg.startsWith('pass done:'))?.msg ?? '';
+    assert.match(summary, new RegExp(`, ${rolled} reloads`), run.output());
+    assert.deepEqual(
+      lines.filter((l) => l.level >= 50).map((l) => l.msg),
+      [],
+      'a reload skipped by the shutdown is no error',
+    );
+
+    const next = await cli(['run', '--once', ...args, `--kubeconfig=${admin}`]);
+    assert.equal(next.code, 0, next.stderr);
+    const settled = await generations(world, names);
+    for (const name of names) {
+      assert.equal(settled.get(name), (before.get(name) ?? 0) + 1, `${name} rolled exactly once`);
+    }
   });
 });
