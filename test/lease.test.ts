@@ -1,6 +1,8 @@
 // SPEC §6 and the long-running mode: one instance acts at a time, a dead holder is replaced after
 // its Lease expires and not before, and SIGTERM stops cleanly and releases the Lease.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
@@ -284,6 +286,51 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     await assert.rejects(fetch(`http://127.0.0.1:${port}/live`), 'closed with the process');
+  });
+
+  it('/live fails while a pass is stuck past --pass-timeout, and answers 200 again once it ends', async (t) => {
+    const world = await autoWorld(t);
+    // The state on a FIFO: reading it waits until the test writes, as a state volume that hangs
+    // would; no API call is involved, so the pass's own deadline cannot end the wait.
+    const fifo = `${world.statePath}.fifo`;
+    execFileSync('mkfifo', [fifo]);
+    const port = await freePort();
+    const child = start(
+      t,
+      runArgs(
+        world,
+        '--interval=1s',
+        '--pass-timeout=1s',
+        `--health-port=${port}`,
+        `--state=${fifo}`,
+      ),
+    );
+    const status = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`).catch(() => undefined))?.status;
+    assert.equal(
+      await eventually('/live to answer', () => status('/live')),
+      200,
+      'live before the pass is due',
+    );
+    await eventually(
+      '/live to fail while the pass is stuck',
+      async () => ((await status('/live')) === 503 ? true : undefined),
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${child.output()}`);
+    });
+    assert.equal(await status('/ready'), 503, 'no pass has finished');
+
+    await writeFile(fifo, 'null'); // the read ends: no state yet
+    await rm(fifo);
+    await eventually('a pass to finish', async () =>
+      (await status('/ready')) === 200 ? true : undefined,
+    );
+    await eventually('/live to answer 200 again', async () =>
+      (await status('/live')) === 200 ? true : undefined,
+    );
+    child.kill('SIGTERM');
+    assert.equal(await child.exited, 0, child.output());
   });
 });
 
