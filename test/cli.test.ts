@@ -209,6 +209,43 @@ describe('command line (SPEC §5)', () => {
     }
   });
 
+  it('--dry-run leaves an unreadable ConfigMap state as it is, and its plan says so', async (t) => {
+    const { world, before, args } = await pendingChange(t);
+    const namespace = world.namespace;
+    const generation = '0badc0de';
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'state' }, data: { generation, parts: '2' } },
+    });
+    for (const [i, part] of ['{ not', ' json'].entries()) {
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name: `state-${generation}-${i}` }, data: { part } },
+      });
+    }
+    const configMaps = async () =>
+      (await core.listNamespacedConfigMap({ namespace })).items
+        .map((c) => `${c.metadata?.name ?? ''}@${c.metadata?.resourceVersion ?? ''}`)
+        .sort();
+    const stored = await configMaps();
+    const result = await cli([
+      ...args,
+      `--kubeconfig=${kubeconfig}`,
+      `--state=configmap:${namespace}/state`,
+      '--dry-run',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await configMaps(), stored, 'a ConfigMap was created, changed or deleted');
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `state configmap:${namespace}/state is unreadable: .*not a dry run keeps it aside`,
+      ),
+    );
+    assert.match(result.stdout, /no observed state: this pass records a baseline/);
+    assert.equal(await world.template('Deployment', 'web'), before);
+  });
+
   it('a missing permission ends the run before anything changes', async (t) => {
     const { world, before, args } = await pendingChange(t);
     const namespace = world.namespace;
