@@ -150,7 +150,12 @@ function expand(rule: V1PolicyRule): string[] {
  */
 function expected(args: string[], rolloutNamespaces: string[]): string[] {
   const needs = neededPermissions(passOptions(parseRunFlags(args)));
-  const out = new Set(needs.map((n) => `${n.namespace ?? '*'} ${n.verb} ${n.group}/${n.resource}`));
+  const out = new Set(
+    needs.map(
+      (n) =>
+        `${n.namespace ?? '*'} ${n.verb} ${n.group}/${n.resource}${n.subresource ? `/${n.subresource}` : ''}`,
+    ),
+  );
   for (const where of rolloutNamespaces) {
     for (const verb of ['list', 'get', 'patch']) out.add(`${where} ${verb} argoproj.io/rollouts`);
   }
