@@ -2,6 +2,7 @@
 // the real traffic: nothing lost, nothing twice, and a former Lease holder that resumes writes
 // nothing.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,30 @@ describe('faults between the program and the API server', () => {
       /^polling-reloader: error: cannot reach the cluster at .*no answer/,
     );
     assert.ok(Date.now() - started < 60_000, 'it waited for minutes');
+  });
+
+  it('an answer that keeps trickling in is abandoned at the deadline, not when it ends', async (t) => {
+    const world = await World.create(t);
+    // Some 150 kB that gzip cannot shrink much, at 10 kB/s: over 10 s, in TLS records that each
+    // arrive well within the time-out.
+    await world.configMap('big', { v: randomBytes(110_000).toString('base64') });
+    const { proxy, kubeconfig } = await startProxy(t);
+    const api = new Api(loadConnection({ kubeconfig }));
+    t.after(() => {
+      api.close();
+    });
+    await api.request({ path: '/version' }); // the connection, kept alive, set up at full speed
+    proxy.trickle = { bytes: 512, everyMs: 50 };
+    proxy.choose = () => 'trickle';
+    const started = Date.now();
+    api.deadline = started + 3000;
+    await assert.rejects(
+      api.request({ path: `/api/v1/namespaces/${world.namespace}/configmaps` }),
+      (err: Error) => err.name === 'DeadlineExceeded',
+    );
+    const took = Date.now() - started;
+    assert.equal(proxy.counts.trickle, 1, 'the answer trickled');
+    assert.ok(took < 8000, `abandoned after ${took} ms, deadline 3000 ms`);
   });
 
   it('a pass cut off by a black hole ends by its deadline, SIGTERM ends the process, the change is applied later', async (t) => {
