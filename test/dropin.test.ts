@@ -73,6 +73,7 @@ const oneNamespaceRules: V1PolicyRule[] = [
   },
   { apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['list', 'get', 'patch'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'get', 'delete', 'create'] },
+  { apiGroups: ['batch'], resources: ['cronjobs/status'], verbs: ['patch'] },
   { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'get', 'patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
