@@ -117,7 +117,10 @@ export class Api {
     this.stats.requests++;
     const send = url.protocol === 'http:' ? http.request : httpsRequest;
     const req = send(url, { method, headers, agent: this.agent });
-    const response = await this.exchange(req, body, `${method} ${url.pathname}`, timeoutMs);
+    const response = await this.exchange(req, body, `${method} ${url.pathname}`, {
+      timeoutMs,
+      deadline,
+    });
     if (response.status < 200 || response.status >= 300) {
       throw new ApiError(response.status, response.text, `${method} ${url.pathname}`);
     }
@@ -153,11 +156,21 @@ export class Api {
     req: ClientRequest,
     body: string | undefined,
     what: string,
-    timeoutMs: number,
+    { timeoutMs, deadline }: { timeoutMs: number; deadline: number },
   ): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       req.setTimeout(timeoutMs, () => {
         req.destroy(new Error(`${what}: no answer within ${Math.round(timeoutMs)} ms`));
+      });
+      // The time-out above is an idle one: an answer that keeps trickling in would outlast it.
+      const cut = Number.isFinite(deadline)
+        ? setTimeout(() => {
+            reject(new DeadlineExceeded(`${what}: still answering at its deadline`));
+            req.destroy();
+          }, deadline - Date.now()).unref()
+        : undefined;
+      req.on('close', () => {
+        clearTimeout(cut);
       });
       req.on('socket', (socket) => {
         if (this.sockets.has(socket)) return;

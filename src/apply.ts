@@ -2,7 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from './api.js';
 import { cronJobSuspended, jobFromCronJob, startJob } from './cronjob-run.js';
 import { message, statusOf } from './errors.js';
-import { dropStash, ensureJob, notRecreated, writeStash, type JobStash } from './job-stash.js';
+import {
+  dropStash,
+  ensureJob,
+  notRecreated,
+  trackStashed,
+  writeStash,
+  type JobStash,
+} from './job-stash.js';
 import { workloadId } from './model.js';
 import {
   applyOperations,
@@ -33,7 +40,7 @@ const defaultRetry: RetryPolicy = { attempts: 5, baseDelayMs: 200 };
 
 /** Faults worth another try: conflicts, a failed resourceVersion test, throttling, server errors. */
 function retryable(err: unknown): boolean {
-  if (err instanceof JobNotRecreated) return false;
+  if (err instanceof JobNotRecreated || err instanceof JobNotTracked) return false;
   const status = statusOf(err);
   if (status === undefined) return true; // network: refused, reset, timed out
   return status === 409 || status === 422 || status === 429 || status >= 500;
@@ -53,6 +60,14 @@ export type ApplyReload = (reload: Reload, ctx: ApplyContext) => Promise<Outcome
 /** A Job was deleted and not re-created: no retry (its name is free, a read finds nothing). */
 class JobNotRecreated extends Error {
   override name = 'JobNotRecreated';
+}
+
+/**
+ * A re-created Job its CronJob does not list as active yet: no retry (a fresh read finds the Job
+ * reloaded and would call it done); its stash stays, and a later pass lists it.
+ */
+class JobNotTracked extends Error {
+  override name = 'JobNotTracked';
 }
 
 /** A finished Job, or one being deleted (by its owner or a person): not brought back. */
@@ -205,8 +220,9 @@ async function startNow(
 
 /**
  * A Job's template cannot change, so an unfinished Job is re-created with the same name and spec,
- * less the fields its controller generated. The Job to create is stashed first (src/job-stash.ts):
- * whatever fails after the delete, a later pass creates it. False: not done, this instance stopped
+ * less the fields its controller generated, and takes the old one's place in its CronJob's
+ * `status.active` (src/cronjob-active.ts). The Job to create is stashed first (src/job-stash.ts):
+ * whatever fails after the delete, a later pass creates it (and lists it). False: not done, this instance stopped
  * acting (nothing deleted).
  */
 async function recreateJob(
@@ -226,6 +242,11 @@ async function recreateJob(
     await ensureJob(api, stash);
   } catch (err) {
     throw new JobNotRecreated(notRecreated(stash, err));
+  }
+  try {
+    await trackStashed(api, stash);
+  } catch (err) {
+    throw new JobNotTracked(message(err));
   }
   // The Job exists: a stash that cannot be dropped now is dropped by the next pass.
   await dropStash(api, stash).catch(() => undefined);

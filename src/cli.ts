@@ -128,7 +128,8 @@ function logLevelAsked(argv: string[]): string | undefined {
 try {
   await program.parseAsync();
 } catch (err) {
-  const debug = ['debug', 'trace'].includes(logLevelAsked(process.argv) ?? '');
+  // Levels are read in any case, as the flag's own parser does (logrus' `DEBUG` included).
+  const debug = ['debug', 'trace'].includes(logLevelAsked(process.argv)?.toLowerCase() ?? '');
   const text = err instanceof Error ? err.message : String(err);
   process.stderr.write(`polling-reloader: error: ${text}\n`);
   if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);

@@ -106,14 +106,37 @@ export class ConfigMapAdapter implements Adapter<unknown> {
     if (old) await this.deleteParts(old);
   }
 
-  /** Keeps an unreadable state aside under a new name, and removes it from the way. */
+  /**
+   * Keeps an unreadable state aside under a new name (its parts as `ASIDE-I`), and removes it from
+   * the way; the parts go too, or nothing would ever delete them.
+   */
   async setAside(): Promise<string> {
     const head = await this.get(this.name);
     const aside = `${this.name}-unreadable-${Date.now()}`;
+    const layout = head ? this.knownLayout(head) : undefined;
+    for (let i = 0; i < (layout?.parts ?? 0); i++) {
+      const part = await this.get(`${this.name}-${layout?.generation ?? ''}-${i}`);
+      if (!part) continue;
+      await this.create({
+        metadata: { name: `${aside}-${i}`, labels: managedBy },
+        data: part.data,
+      });
+    }
     await this.create({ metadata: { name: aside, labels: managedBy }, data: head?.data ?? {} });
     await this.delete(this.name);
+    if (layout) await this.deleteParts(layout);
     this.head = undefined;
     return `configmap:${this.namespace}/${aside}`;
+  }
+
+  /** The head's layout, or none when it has no valid one (then no part can be named). */
+  private knownLayout(head: V1ConfigMap): { generation: string; parts: number } | undefined {
+    try {
+      return this.layout(head);
+    } catch (err) {
+      if (err instanceof UnreadableState) return undefined;
+      throw err;
+    }
   }
 
   private layout(head: V1ConfigMap): { generation: string; parts: number } {
@@ -149,8 +172,10 @@ export function configMapStateStore(
   { chunkBytes, readOnly = false }: { chunkBytes?: number; readOnly?: boolean } = {},
 ): StateStore {
   const adapter = new ConfigMapAdapter(api, namespace, name, chunkBytes);
-  // The head, its parts (NAME-GEN-I) and what was set aside (NAME-unreadable-TIME).
-  const own = new RegExp(`^${name.replace(/\./g, '\\.')}(-[0-9a-f]{8}-\\d+|-unreadable-\\d+)?$`);
+  // The head, its parts (NAME-GEN-I) and what was set aside (NAME-unreadable-TIME[-I]).
+  const own = new RegExp(
+    `^${name.replace(/\./g, '\\.')}(-[0-9a-f]{8}-\\d+|-unreadable-\\d+(-\\d+)?)?$`,
+  );
   return new LowStateStore(`configmap:${namespace}/${name}`, adapter, () => adapter.setAside(), {
     readOnly,
     owns: (o) => o.kind === 'ConfigMap' && o.namespace === namespace && own.test(o.name),

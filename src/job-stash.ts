@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listAll, readOptional, resourcePath, resources, type Api } from './api.js';
 import { notActing, type Outcome } from './apply.js';
+import { trackInCronJob } from './cronjob-active.js';
 import { message, statusOf } from './errors.js';
 import type { PassOptions } from './pass.js';
 import type { Reload, Trigger } from './plan.js';
@@ -212,9 +213,31 @@ async function restore(api: Api, stash: JobStash | Unreadable): Promise<Outcome 
       error: `${stash.namespace}/Job/${stash.name}: ${notRecreated(stash, err)}`,
     };
   }
+  try {
+    await trackStashed(api, stash);
+  } catch (err) {
+    return { status: 'failed', error: `${stash.namespace}/Job/${stash.name}: ${message(err)}` };
+  }
   // A stash that cannot be dropped now is dropped by the next pass, which finds the Job.
   await dropStash(api, stash).catch(() => undefined);
   return ensured === 'created' ? { status: 'recreated', ops: [] } : undefined;
+}
+
+/**
+ * Lists the Job of a stash in its CronJob's `status.active` in place of the one deleted (see
+ * src/cronjob-active.ts). The stash is dropped only after this: until then, a later pass does it.
+ */
+export async function trackStashed(api: Api, stash: JobStash): Promise<void> {
+  const { namespace, name, deletedUid: replaced } = stash;
+  try {
+    await trackInCronJob(api, { namespace, name, replaced });
+  } catch (err) {
+    throw new Error(
+      `re-created, but its CronJob does not list it as active yet: ${message(err)} ` +
+        `(kept in Secret ${stash.secretNamespace}/${stash.secretName}: a later pass lists it)`,
+      { cause: err },
+    );
+  }
 }
 
 /** Why a Job deleted to be re-created is not re-created yet: the real cause, and where it is kept. */

@@ -41,7 +41,7 @@ import {
 } from './scope.js';
 import { listPodStatuses, listSources } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
-import { postWebhook, webhookChanges } from './webhook.js';
+import { postWebhook, webhookChanges, webhookTimeoutMs } from './webhook.js';
 import { listWorkloads } from './workloads.js';
 
 export interface PassOptions {
@@ -449,10 +449,13 @@ async function postAll(deps: PassDeps, url: string, posts: WebhookPost[]): Promi
   const canAct = deps.canAct ?? (() => true);
   const failed: string[] = [];
   for (const post of posts) {
+    // A receiver that hangs holds the pass no longer than the pass's own deadline.
+    const left = (deps.api.deadline ?? Infinity) - Date.now();
     if (!canAct()) post.error = notActing.error;
+    else if (left <= 0) post.error = 'not sent: the pass is past its deadline';
     else {
       try {
-        await postWebhook(url);
+        await postWebhook(url, Math.min(webhookTimeoutMs, left));
       } catch (err) {
         post.error = message(err);
       }

@@ -7,6 +7,7 @@ interface Need {
   verb: string;
   group: string;
   resource: string;
+  subresource?: string | undefined;
   namespace?: string | undefined;
   name?: string | undefined;
 }
@@ -69,6 +70,18 @@ function namespaceNeeds(
     const changes = kind === 'Job' ? ['get', 'delete', 'create'] : ['get', 'patch'];
     for (const verb of ['list', ...(dryRun ? [] : changes)])
       needs.push({ verb, group, resource, namespace });
+    if (kind === 'Job' && !dryRun) {
+      // A re-created Job takes the old one's place in its CronJob's status.active
+      // (src/cronjob-active.ts).
+      needs.push({ verb: 'get', group: 'batch', resource: 'cronjobs', namespace });
+      needs.push({
+        verb: 'patch',
+        group: 'batch',
+        resource: 'cronjobs',
+        subresource: 'status',
+        namespace,
+      });
+    }
   }
   if (!dryRun) needs.push(...actingNeeds(scope, runCronJobsNow === true, namespace));
   return needs;
@@ -122,9 +135,8 @@ export async function checkPermissions(
     });
     if (!review.status?.allowed) {
       const where = need.namespace ? `in namespace ${need.namespace}` : 'cluster-wide';
-      missing.push(
-        `${need.verb} ${need.group ? `${need.resource}.${need.group}` : need.resource} ${where}`,
-      );
+      const resource = need.subresource ? `${need.resource}/${need.subresource}` : need.resource;
+      missing.push(`${need.verb} ${need.group ? `${resource}.${need.group}` : resource} ${where}`);
     }
   }
   if (missing.length > 0) throw new UsageError(`missing permission: ${missing.join('; ')}`);

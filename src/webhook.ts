@@ -24,11 +24,14 @@ export function webhookChanges(
   );
 }
 
+/** How long a receiver may take to answer one POST. */
+export const webhookTimeoutMs = 30_000;
+
 /**
  * POSTs Reloader's webhook body to `url`. Resolves once the receiver answered with a status below
  * 400; throws, with one line, when it did not answer within `timeoutMs` or answered otherwise.
  */
-export async function postWebhook(url: string, timeoutMs = 30_000): Promise<void> {
+export async function postWebhook(url: string, timeoutMs = webhookTimeoutMs): Promise<void> {
   let status: number;
   try {
     const response = await fetch(url, {

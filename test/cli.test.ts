@@ -180,6 +180,72 @@ describe('command line (SPEC §5)', () => {
     assert.equal(await world.template('Deployment', 'web'), before);
   });
 
+  it('an error shows its stack trace at --log-level debug or trace in any spelling, and only then', async (t) => {
+    const { world, before, args } = await pendingChange(t);
+    // An error met after connecting to the cluster: a state that cannot be written.
+    const failing = [...args, `--kubeconfig=${kubeconfig}`, '--state=/proc/state.json'];
+    const stack = /^\s+at /m;
+    for (const [levels, env] of [
+      [['--log-level=debug'], {}],
+      [['--log-level', 'debug'], {}],
+      [['--log-level=DEBUG'], {}],
+      [['--log-level', 'Trace'], {}],
+      [[], { POLLING_RELOADER_LOG_LEVEL: 'Debug' }],
+      [['--log-level=info', '--log-level=debug'], {}],
+    ] as const) {
+      const result = await cli([...failing, ...levels], env);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^polling-reloader: error: --state/);
+      assert.match(result.stderr, stack, `a stack trace for ${JSON.stringify([levels, env])}`);
+    }
+    for (const [levels, env] of [
+      [[], {}],
+      [['--log-level=info'], {}],
+      [['--log-level', 'WARNING'], {}],
+      [['--log-level=debug', '--log-level=info'], {}],
+      [['--log-level=info'], { POLLING_RELOADER_LOG_LEVEL: 'debug' }],
+    ] as const) {
+      await assertRefused(world, before, await cli([...failing, ...levels], env), /--state/);
+    }
+  });
+
+  it('--dry-run leaves an unreadable ConfigMap state as it is, and its plan says so', async (t) => {
+    const { world, before, args } = await pendingChange(t);
+    const namespace = world.namespace;
+    const generation = '0badc0de';
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'state' }, data: { generation, parts: '2' } },
+    });
+    for (const [i, part] of ['{ not', ' json'].entries()) {
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name: `state-${generation}-${i}` }, data: { part } },
+      });
+    }
+    const configMaps = async () =>
+      (await core.listNamespacedConfigMap({ namespace })).items
+        .map((c) => `${c.metadata?.name ?? ''}@${c.metadata?.resourceVersion ?? ''}`)
+        .sort();
+    const stored = await configMaps();
+    const result = await cli([
+      ...args,
+      `--kubeconfig=${kubeconfig}`,
+      `--state=configmap:${namespace}/state`,
+      '--dry-run',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await configMaps(), stored, 'a ConfigMap was created, changed or deleted');
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `state configmap:${namespace}/state is unreadable: .*not a dry run keeps it aside`,
+      ),
+    );
+    assert.match(result.stdout, /no observed state: this pass records a baseline/);
+    assert.equal(await world.template('Deployment', 'web'), before);
+  });
+
   it('a missing permission ends the run before anything changes', async (t) => {
     const { world, before, args } = await pendingChange(t);
     const namespace = world.namespace;

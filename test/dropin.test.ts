@@ -31,10 +31,13 @@ interface Received {
   body: string;
 }
 
-/** A webhook receiver on 127.0.0.1 that records each request and answers `status()`. */
+/**
+ * A webhook receiver on 127.0.0.1 that records each request and answers `status()`, or never
+ * answers while that is undefined.
+ */
 async function receiver(
   t: TestContext,
-  status: () => number,
+  status: () => number | undefined,
 ): Promise<{ url: string; received: Received[] }> {
   const received: Received[] = [];
   const server: Server = createServer((req: IncomingMessage, res) => {
@@ -42,12 +45,17 @@ async function receiver(
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       received.push({ method: req.method ?? '', contentType: req.headers['content-type'], body });
-      res.statusCode = status();
+      const code = status();
+      if (code === undefined) return;
+      res.statusCode = code;
       res.end('ok');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/hook`, received };
 }
@@ -66,6 +74,7 @@ const oneNamespaceRules: V1PolicyRule[] = [
   },
   { apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['list', 'get', 'patch'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'get', 'delete', 'create'] },
+  { apiGroups: ['batch'], resources: ['cronjobs/status'], verbs: ['patch'] },
   { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'get', 'patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
@@ -219,6 +228,38 @@ describe('drop-in for Reloader (SPEC §7)', () => {
     await world.pass(flag, '--reload-on-create');
     assert.equal(hook.received.length, 4, 'a creation is POSTed with --reload-on-create');
     assert.equal(await world.template('Deployment', 'web'), before, 'still nothing reloaded');
+  });
+
+  it('--webhook-url: a receiver that never answers holds run --once no longer than --pass-timeout, and what was not sent is sent later', async (t) => {
+    let status: number | undefined = undefined; // no answer, until the test gives one
+    const hook = await receiver(t, () => status);
+    const world = await autoWorld(t);
+    await world.configMap('b', { v: '1' });
+    await world.configMap('c', { v: '1' });
+    const args = [
+      'run',
+      '--once',
+      `--kubeconfig=${kubeconfig}`,
+      ...world.baseArgs(),
+      `--namespaces=${world.namespace}`,
+      `--webhook-url=${hook.url}`,
+    ];
+    assert.equal((await cli(args)).code, 0, 'the baseline');
+    for (const name of ['app', 'b', 'c']) await world.setConfigMap(name, { v: '2' });
+
+    const started = Date.now();
+    const held = await cli([...args, '--pass-timeout=5s']);
+    const took = Date.now() - started;
+    assert.equal(held.code, 3, held.stderr);
+    assert.match(held.stderr, /webhook for .* failed, kept pending/);
+    // One POST waiting its full time-out would take 30 s, and three 90 s.
+    assert.ok(took < 30_000, `the run took ${took} ms`);
+
+    status = 200;
+    const sent = hook.received.length;
+    const next = await cli(args);
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(hook.received.length - sent, 3, 'each change not sent is POSTed once');
   });
 
   it('--webhook-url: a pass lists no workload, not even on a baseline', async (t) => {

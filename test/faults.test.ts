@@ -2,6 +2,7 @@
 // the real traffic: nothing lost, nothing twice, and a former Lease holder that resumes writes
 // nothing.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { openStateStore } from '../src/configmap-state.js';
 import { loadConnection } from '../src/kubeconfig.js';
 import { parseRunFlags, passOptions } from '../src/options.js';
 import { runPass } from '../src/pass.js';
-import { startCli } from './cli.js';
+import { cli, startCli } from './cli.js';
 import { container, World } from './harness.js';
 import { eventually } from './kube.js';
 import { FaultProxy, serverOf, type Fault } from './proxy.js';
@@ -87,6 +88,30 @@ describe('faults between the program and the API server', () => {
       /^polling-reloader: error: cannot reach the cluster at .*no answer/,
     );
     assert.ok(Date.now() - started < 60_000, 'it waited for minutes');
+  });
+
+  it('an answer that keeps trickling in is abandoned at the deadline, not when it ends', async (t) => {
+    const world = await World.create(t);
+    // Some 150 kB that gzip cannot shrink much, at 10 kB/s: over 10 s, in TLS records that each
+    // arrive well within the time-out.
+    await world.configMap('big', { v: randomBytes(110_000).toString('base64') });
+    const { proxy, kubeconfig } = await startProxy(t);
+    const api = new Api(loadConnection({ kubeconfig }));
+    t.after(() => {
+      api.close();
+    });
+    await api.request({ path: '/version' }); // the connection, kept alive, set up at full speed
+    proxy.trickle = { bytes: 512, everyMs: 50 };
+    proxy.choose = () => 'trickle';
+    const started = Date.now();
+    api.deadline = started + 3000;
+    await assert.rejects(
+      api.request({ path: `/api/v1/namespaces/${world.namespace}/configmaps` }),
+      (err: Error) => err.name === 'DeadlineExceeded',
+    );
+    const took = Date.now() - started;
+    assert.equal(proxy.counts.trickle, 1, 'the answer trickled');
+    assert.ok(took < 8000, `abandoned after ${took} ms, deadline 3000 ms`);
   });
 
   it('a pass cut off by a black hole ends by its deadline, SIGTERM ends the process, the change is applied later', async (t) => {
@@ -236,5 +261,63 @@ describe('faults between the program and the API server', () => {
     // Every Deployment runs the newest config, and nothing is left to do.
     const settled = await world.pass();
     assert.deepEqual(settled.outcomes, []);
+  });
+
+  it('SIGTERM in the middle of a pass: skipped reloads are not counted as done, and the next run applies them once', async (t) => {
+    const world = await World.create(t);
+    const names = await fleet(world, 20);
+    await world.pass(); // the baseline
+    const before = await generations(world, names);
+    const { proxy, kubeconfig } = await startProxy(t);
+    proxy.delayMs = 150; // slow enough to stop the pass in the middle of its patches
+    await world.setConfigMap('shared', { v: '2' });
+    const args = [
+      `--state=${world.statePath}`,
+      `--namespaces=${world.namespace}`,
+      `--lease-namespace=${world.namespace}`,
+    ];
+    const run = startCli(t, [
+      'run',
+      ...args,
+      `--kubeconfig=${kubeconfig}`,
+      '--interval=1h',
+      '--log-format=json',
+    ]);
+    await eventually(
+      'the first Deployment patched',
+      async () => {
+        for (const name of names) {
+          if ((await world.templateAnnotations('Deployment', name))[record]) return true;
+        }
+        return undefined;
+      },
+      60_000,
+      20,
+    );
+    run.kill('SIGTERM');
+    assert.equal(await run.exited, 0, run.output());
+
+    const lines = run
+      .output()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    const after = await generations(world, names);
+    const rolled = names.filter((n) => (after.get(n) ?? 0) > (before.get(n) ?? 0)).length;
+    assert.ok(rolled < names.length, `the pass finished before SIGTERM stopped it (${rolled})`);
+    const summary = lines.find((l) => l.msg.startsWith('pass done:'))?.msg ?? '';
+    assert.match(summary, new RegExp(`, ${rolled} reloads`), run.output());
+    assert.deepEqual(
+      lines.filter((l) => l.level >= 50).map((l) => l.msg),
+      [],
+      'a reload skipped by the shutdown is no error',
+    );
+
+    const next = await cli(['run', '--once', ...args, `--kubeconfig=${admin}`]);
+    assert.equal(next.code, 0, next.stderr);
+    const settled = await generations(world, names);
+    for (const name of names) {
+      assert.equal(settled.get(name), (before.get(name) ?? 0) + 1, `${name} rolled exactly once`);
+    }
   });
 });

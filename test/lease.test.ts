@@ -1,12 +1,15 @@
 // SPEC §6 and the long-running mode: one instance acts at a time, a dead holder is replaced after
 // its Lease expires and not before, and SIGTERM stops cleanly and releases the Lease.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
+import { LeaseLock } from '../src/lease.js';
 import { cli, startCli } from './cli.js';
-import { autoWorld, container, kc, World } from './harness.js';
-import { eventually } from './kube.js';
+import { api, autoWorld, container, kc, World } from './harness.js';
+import { eventually, testNamespace } from './kube.js';
 
 const kubeconfig = process.env.TEST_KUBECONFIG ?? '';
 const leases = kc.makeApiClient(CoordinationV1Api);
@@ -25,11 +28,10 @@ function runArgs(world: World, ...extra: string[]): string[] {
 /** Starts a long-running instance; the test kills it by its id when it ends. */
 const start = startCli;
 
-async function holder(namespace: string): Promise<string | undefined> {
+async function holder(namespace: string, name = 'polling-reloader'): Promise<string | undefined> {
   try {
     return (
-      (await leases.readNamespacedLease({ name: 'polling-reloader', namespace })).spec
-        ?.holderIdentity ?? undefined
+      (await leases.readNamespacedLease({ name, namespace })).spec?.holderIdentity || undefined
     );
   } catch {
     return undefined;
@@ -236,6 +238,38 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     );
   });
 
+  it('a renewal racing the release never leaves the Lease held (20 interleavings)', async (t) => {
+    const namespace = await testNamespace(t, kc, 'l');
+    const lock = (identity: string) =>
+      new LeaseLock(api, { name: 'race', namespace, durationSeconds: 30, identity });
+    const a = lock('a');
+    const b = lock('b');
+    for (let round = 0; round < 20; round++) {
+      assert.deepEqual(await a.acquire(), { held: true }, `round ${round}: a takes the Lease`);
+      // As a renewal timer firing while `run --once` ends: both requests go out together.
+      await Promise.all([a.acquire(), a.release()]);
+      assert.equal(await holder(namespace, 'race'), undefined, `round ${round}: still held`);
+      assert.deepEqual(await b.acquire(), { held: true }, `round ${round}: b must wait`);
+      await b.release();
+    }
+  });
+
+  it('a renewal concurrent with the pass taking the Lease never sees itself as another holder', async (t) => {
+    const namespace = await testNamespace(t, kc, 'l');
+    // Every claim at a time of its own, as a renewal and a pass a few ms apart would write.
+    let last = 0;
+    const clock = () => new Date((last = Math.max(Date.now(), last + 1)));
+    const options = { name: 'race', namespace, durationSeconds: 30, identity: 'a' };
+    const a = new LeaseLock(api, options, clock);
+    assert.deepEqual(await a.acquire(), { held: true });
+    for (let round = 0; round < 20; round++) {
+      const [renewal, take] = await Promise.all([a.acquire(), a.acquire()]);
+      assert.deepEqual([renewal, take], [{ held: true }, { held: true }], `round ${round}`);
+      assert.ok(a.holds(), `round ${round}: a trusts its Lease`);
+    }
+    assert.equal(await holder(namespace, 'race'), 'a');
+  });
+
   it('--health-port serves /live and /ready in the long-running mode', async (t) => {
     const world = await autoWorld(t);
     const port = await freePort();
@@ -252,6 +286,51 @@ describe('Lease and long-running mode (SPEC §6)', () => {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     await assert.rejects(fetch(`http://127.0.0.1:${port}/live`), 'closed with the process');
+  });
+
+  it('/live fails while a pass is stuck past --pass-timeout, and answers 200 again once it ends', async (t) => {
+    const world = await autoWorld(t);
+    // The state on a FIFO: reading it waits until the test writes, as a state volume that hangs
+    // would; no API call is involved, so the pass's own deadline cannot end the wait.
+    const fifo = `${world.statePath}.fifo`;
+    execFileSync('mkfifo', [fifo]);
+    const port = await freePort();
+    const child = start(
+      t,
+      runArgs(
+        world,
+        '--interval=1s',
+        '--pass-timeout=1s',
+        `--health-port=${port}`,
+        `--state=${fifo}`,
+      ),
+    );
+    const status = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`).catch(() => undefined))?.status;
+    assert.equal(
+      await eventually('/live to answer', () => status('/live')),
+      200,
+      'live before the pass is due',
+    );
+    await eventually(
+      '/live to fail while the pass is stuck',
+      async () => ((await status('/live')) === 503 ? true : undefined),
+      60_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${child.output()}`);
+    });
+    assert.equal(await status('/ready'), 503, 'no pass has finished');
+
+    await writeFile(fifo, 'null'); // the read ends: no state yet
+    await rm(fifo);
+    await eventually('a pass to finish', async () =>
+      (await status('/ready')) === 200 ? true : undefined,
+    );
+    await eventually('/live to answer 200 again', async () =>
+      (await status('/live')) === 200 ? true : undefined,
+    );
+    child.kill('SIGTERM');
+    assert.equal(await child.exited, 0, child.output());
   });
 });
 

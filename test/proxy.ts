@@ -9,16 +9,25 @@ import { join } from 'node:path';
  * What happens to the traffic that follows a client write (one request, with TLS and keep-alive):
  * `pass` forwards it; `reset` destroys the connection at once; `stall` forwards the request but
  * never lets an answer back; `blackhole` lets nothing through either way; `cut` closes the
- * connection after part of the answer.
+ * connection after part of the answer; `trickle` lets the answer through slowly (`trickle` below).
  */
-export type Fault = 'pass' | 'reset' | 'stall' | 'blackhole' | 'cut';
+export type Fault = 'pass' | 'reset' | 'stall' | 'blackhole' | 'cut' | 'trickle';
 
 export class FaultProxy {
   /** Chooses the fault for each client write; `pass` unless a test says otherwise. */
   choose: () => Fault = () => 'pass';
   /** Delay of every client write before it is forwarded, in ms. */
   delayMs = 0;
-  readonly counts: Record<Fault, number> = { pass: 0, reset: 0, stall: 0, blackhole: 0, cut: 0 };
+  /** The pace of a trickled answer: this many bytes at a time, every this many ms. */
+  trickle = { bytes: 16, everyMs: 100 };
+  readonly counts: Record<Fault, number> = {
+    pass: 0,
+    reset: 0,
+    stall: 0,
+    blackhole: 0,
+    cut: 0,
+    trickle: 0,
+  };
   connections = 0;
   private readonly sockets = new Set<Socket>();
 
@@ -88,7 +97,22 @@ export class FaultProxy {
       link.answered = 0;
       setTimeout(() => upstream.write(chunk), this.delayMs);
     });
+    const trickled: Buffer[] = [];
+    const drip = setInterval(() => {
+      const chunk = trickled.shift();
+      if (!chunk) return;
+      const { bytes } = this.trickle;
+      client.write(chunk.subarray(0, bytes));
+      if (chunk.length > bytes) trickled.unshift(chunk.subarray(bytes));
+    }, this.trickle.everyMs);
+    client.on('close', () => {
+      clearInterval(drip);
+    });
     upstream.on('data', (chunk: Buffer) => {
+      if (link.fault === 'trickle') {
+        trickled.push(chunk);
+        return;
+      }
       if (link.fault === 'stall' || link.fault === 'blackhole') return;
       if (link.fault === 'cut' && link.answered > 0) {
         client.destroy();

@@ -149,7 +149,12 @@ export function expectedGrants(
   env: NodeJS.ProcessEnv = {},
 ): string[] {
   const needs = neededPermissions(passOptions(parseRunFlags(args), env));
-  const out = new Set(needs.map((n) => `${n.namespace ?? '*'} ${n.verb} ${n.group}/${n.resource}`));
+  const out = new Set(
+    needs.map((n) => {
+      const resource = n.subresource ? `${n.resource}/${n.subresource}` : n.resource;
+      return `${n.namespace ?? '*'} ${n.verb} ${n.group}/${resource}`;
+    }),
+  );
   for (const namespace of where.rollouts) {
     for (const verb of ['list', 'get', 'patch'])
       out.add(`${namespace} ${verb} argoproj.io/rollouts`);

@@ -92,4 +92,44 @@ describe('state in ConfigMaps', () => {
     assert.equal(names.length, 1);
     assert.match(names[0] ?? '', /^state-unreadable-/);
   });
+
+  it('an unreadable state of several parts is set aside with its parts, none left behind', async (t) => {
+    const world = await World.create(t);
+    const generation = '0badc0de';
+    await core.createNamespacedConfigMap({
+      namespace: world.namespace,
+      body: { metadata: { name: 'state' }, data: { generation, parts: '3' } },
+    });
+    for (const [i, part] of ['{"version":', '1,"keyId"'].entries()) {
+      await core.createNamespacedConfigMap({
+        namespace: world.namespace,
+        body: { metadata: { name: `state-${generation}-${i}` }, data: { part } },
+      });
+    } // part 2 is missing
+    const flag = `--state=configmap:${world.namespace}/state`;
+    await world.configMap('app', { v: '1' });
+    const report = await world.pass(flag);
+    assert.equal(report.baseline, true);
+    assert.match(report.stateProblem ?? '', /unreadable.*kept as configmap:/);
+
+    const names = await configMapNames(world.namespace);
+    assert.deepEqual(
+      names.filter((n) => n.includes(generation)),
+      [],
+      'the old parts were left behind',
+    );
+    const aside = names.filter((n) => n.startsWith('state-unreadable-'));
+    assert.equal(aside.length, 3, `the head and both parts kept aside: ${aside.join(', ')}`);
+    const [head] = aside;
+    for (const [i, part] of ['{"version":', '1,"keyId"'].entries()) {
+      const kept = await core.readNamespacedConfigMap({
+        name: `${head ?? ''}-${i}`,
+        namespace: world.namespace,
+      });
+      assert.equal(kept.data?.part, part);
+    }
+    assert.equal(names.length, 5, 'besides those, the new head and its one part');
+    // app and kube-root-ca.crt: what was kept aside counts as no source.
+    assert.equal((await world.pass(flag)).sources, 2);
+  });
 });

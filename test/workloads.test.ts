@@ -4,9 +4,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import { ApiextensionsV1Api, type V1Job, type V1OwnerReference } from '@kubernetes/client-node';
-import { cli, startCli } from './cli.js';
 import {
+  ApiextensionsV1Api,
+  type V1Job,
+  type V1ObjectReference,
+  type V1OwnerReference,
+} from '@kubernetes/client-node';
+import { cli, startCli } from './cli.js';
+import type { WorkloadObject } from '../src/workloads.js';
+import {
+  api,
   apps,
   batch,
   container,
@@ -294,6 +301,77 @@ describe('workload kinds (SPEC §3)', () => {
     );
   });
 
+  it("Job of a CronJob with concurrencyPolicy Forbid: the re-created Job takes the old one's place in status.active", async (t) => {
+    const world = await World.create(t);
+    const { owner, old } = await forbiddingCronJob(world);
+
+    assert.deepEqual(await changeAndPass(world), ['CronJob/nightly', 'Job/nightly-1']);
+    const job = await world.read('Job', 'nightly-1');
+    assert.notEqual(job.metadata?.uid, old.metadata?.uid, 'a new Job');
+    assert.deepEqual(JSON.parse(JSON.stringify(job.metadata?.ownerReferences)), [owner]);
+    const active = await activeJobs(world);
+    assert.deepEqual(
+      active.map((r) => r.uid),
+      [job.metadata?.uid],
+      'the new Job is the active one',
+    );
+    // As the controller's: the resourceVersion is the one seen then (the Job has moved since).
+    assert.ok(active[0]?.resourceVersion, 'a resourceVersion');
+    assert.deepEqual(
+      { ...JSON.parse(JSON.stringify(active[0])), resourceVersion: undefined },
+      { ...reference(job), resourceVersion: undefined },
+    );
+    assert.deepEqual(await stashes(world), [], 'nothing kept once the Job is tracked');
+  });
+
+  it('Job of a Forbid CronJob whose status cannot be written: the Job is re-created, and a later pass lists it as active', async (t) => {
+    const world = await World.create(t);
+    const { namespace } = world;
+    const { old } = await forbiddingCronJob(world);
+    await world.pass();
+    const allow = await admissionPolicy(t, kc, {
+      name: `freeze-cronjob-status-${namespace}`,
+      namespace,
+      rule: { apiGroups: ['batch'], resources: ['cronjobs/status'], operations: ['UPDATE'] },
+      expression: 'false',
+      message: 'CronJob status is frozen (test policy)',
+      accepted: () =>
+        api
+          .request({
+            method: 'PATCH',
+            path: `/apis/batch/v1/namespaces/${namespace}/cronjobs/nightly/status`,
+            query: { dryRun: 'All' },
+            contentType: 'application/merge-patch+json',
+            body: { status: { active: [] } },
+          })
+          .then(
+            () => true,
+            () => false,
+          ),
+    });
+
+    await world.setConfigMap('app', { v: '2' });
+    const report = await world.passAllowingFailures();
+    const outcome = report.outcomes.find((o) => o.reload.workload.kind === 'Job')?.outcome;
+    assert.ok(outcome?.status === 'failed', `the Job's reload failed: ${JSON.stringify(outcome)}`);
+    assert.match(outcome.error, /does not list it as active yet: .*frozen \(test policy\)/);
+    const job = await world.read('Job', 'nightly-1');
+    assert.notEqual(job.metadata?.uid, old.metadata?.uid, 're-created all the same');
+    assert.ok((await world.templateAnnotations('Job', 'nightly-1'))[record], 'with the reload');
+    assert.equal((await stashes(world)).length, 1, 'kept until its CronJob lists it');
+
+    await allow();
+    await world.pass();
+    assert.deepEqual(
+      (await activeJobs(world)).map((r) => r.uid),
+      [job.metadata?.uid],
+      'listed by the next pass',
+    );
+    assert.equal((await world.read('Job', 'nightly-1')).metadata?.uid, job.metadata?.uid);
+    assert.deepEqual(await stashes(world), []);
+    assert.deepEqual(reloaded(await world.pass()), [], 'and nothing happens twice');
+  });
+
   it('Job whose re-create an admission policy refuses: the failure names the policy, and a later pass creates the Job', async (t) => {
     const world = await World.create(t);
     await world.configMap('app', { v: '1' });
@@ -479,4 +557,64 @@ async function installRolloutCrd(): Promise<void> {
       undefined
     );
   });
+}
+
+/** How the CronJob controller refers to a Job in `status.active`. */
+function reference(job: WorkloadObject): Record<string, string | undefined> {
+  const { name, namespace, uid, resourceVersion } = job.metadata ?? {};
+  return { kind: 'Job', namespace, name, uid, apiVersion: 'batch/v1', resourceVersion };
+}
+
+/**
+ * CronJob `nightly` with `concurrencyPolicy: Forbid` and its unfinished Job `nightly-1`, listed in
+ * its `status.active` as its controller lists a Job it started.
+ */
+async function forbiddingCronJob(
+  world: World,
+): Promise<{ owner: V1OwnerReference; old: WorkloadObject }> {
+  const { namespace } = world;
+  await world.configMap('app', { v: '1' });
+  const { metadata, spec: body } = withTemplate('nightly', spec);
+  await batch.createNamespacedCronJob({
+    namespace,
+    body: {
+      metadata,
+      spec: {
+        schedule: '0 3 1 1 *',
+        concurrencyPolicy: 'Forbid',
+        jobTemplate: { spec: { template: body.template } },
+      },
+    },
+  });
+  const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace });
+  const owner: V1OwnerReference = {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    name: 'nightly',
+    uid: cron.metadata?.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+  await batch.createNamespacedJob({
+    namespace,
+    body: pendingJob('nightly-1', { ownerReferences: [owner] }),
+  });
+  const old = await world.read('Job', 'nightly-1');
+  await api.request({
+    method: 'PATCH',
+    path: `/apis/batch/v1/namespaces/${namespace}/cronjobs/nightly/status`,
+    contentType: 'application/merge-patch+json',
+    body: { status: { active: [reference(old)] } },
+  });
+  assert.deepEqual(
+    (await activeJobs(world)).map((r) => r.uid),
+    [old.metadata?.uid],
+  );
+  return { owner, old };
+}
+
+/** CronJob `nightly`'s `status.active`. */
+async function activeJobs(world: World): Promise<V1ObjectReference[]> {
+  const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace: world.namespace });
+  return cron.status?.active ?? [];
 }

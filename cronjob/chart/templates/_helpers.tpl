@@ -309,10 +309,19 @@ cluster-scoped namespaces list (see clusterrole.yaml). Never watch.
   verbs: [list, get, patch]
 {{- end }}
 {{- if not $r.ignoreJobs }}
-# An unfinished Job is deleted and re-created with the same name and spec.
+# An unfinished Job is deleted and re-created with the same name and spec; a CronJob's Job then
+# takes the old one's place in the CronJob's status.active (for concurrencyPolicy: Forbid).
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [list, get, delete, create]
+- apiGroups: [batch]
+  resources: [cronjobs/status]
+  verbs: [patch]
+{{- if $r.ignoreCronJobs }}
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [get]
+{{- end }}
 {{- end }}
 {{- if $r.isArgoRollouts }}
 # Argo Rollouts, where that API exists.
