@@ -55,6 +55,21 @@ async function generations(world: World, names: string[]): Promise<Map<string, n
   return out;
 }
 
+/** Waits, polling often, until one of the Deployments carries a reload record. */
+async function firstPatched(world: World, names: string[]): Promise<void> {
+  await eventually(
+    'the first Deployment patched',
+    async () => {
+      for (const name of names) {
+        if ((await world.templateAnnotations('Deployment', name))[record]) return true;
+      }
+      return undefined;
+    },
+    60_000,
+    20,
+  );
+}
+
 function randomFault(random: () => number): Fault {
   const r = random();
   if (r < 0.08) return 'reset';
@@ -229,17 +244,7 @@ describe('faults between the program and the API server', () => {
       '--lease-duration=2s',
     ];
     const first = startCli(t, [...args, `--kubeconfig=${kubeconfig}`]);
-    await eventually(
-      'the first holder to patch a Deployment',
-      async () => {
-        for (const name of names) {
-          if ((await world.templateAnnotations('Deployment', name))[record]) return true;
-        }
-        return undefined;
-      },
-      60_000,
-      20,
-    );
+    await firstPatched(world, names);
     first.kill('SIGSTOP');
     t.after(() => first.kill('SIGCONT'));
     await sleep(3000); // its Lease expires
@@ -283,17 +288,7 @@ describe('faults between the program and the API server', () => {
       '--interval=1h',
       '--log-format=json',
     ]);
-    await eventually(
-      'the first Deployment patched',
-      async () => {
-        for (const name of names) {
-          if ((await world.templateAnnotations('Deployment', name))[record]) return true;
-        }
-        return undefined;
-      },
-      60_000,
-      20,
-    );
+    await firstPatched(world, names);
     run.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.output());
 

@@ -263,15 +263,7 @@ describe('workload kinds (SPEC §3)', () => {
     const world = await World.create(t);
     await world.configMap('app', { v: '1' });
     await cronJob(world, 'nightly');
-    const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace: world.namespace });
-    const owner: V1OwnerReference = {
-      apiVersion: 'batch/v1',
-      kind: 'CronJob',
-      name: 'nightly',
-      uid: cron.metadata?.uid ?? '',
-      controller: true,
-      blockOwnerDeletion: true,
-    };
+    const owner = await controllerOf(world, 'nightly');
     await batch.createNamespacedJob({
       namespace: world.namespace,
       body: pendingJob('nightly-1', { ownerReferences: [owner] }),
@@ -559,6 +551,19 @@ async function installRolloutCrd(): Promise<void> {
   });
 }
 
+/** The ownerReference the CronJob controller puts on the Jobs it starts from CronJob `name`. */
+async function controllerOf(world: World, name: string): Promise<V1OwnerReference> {
+  const cron = await batch.readNamespacedCronJob({ name, namespace: world.namespace });
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    name,
+    uid: cron.metadata?.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
 /** How the CronJob controller refers to a Job in `status.active`. */
 function reference(job: WorkloadObject): Record<string, string | undefined> {
   const { name, namespace, uid, resourceVersion } = job.metadata ?? {};
@@ -586,15 +591,7 @@ async function forbiddingCronJob(
       },
     },
   });
-  const cron = await batch.readNamespacedCronJob({ name: 'nightly', namespace });
-  const owner: V1OwnerReference = {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
-    name: 'nightly',
-    uid: cron.metadata?.uid ?? '',
-    controller: true,
-    blockOwnerDeletion: true,
-  };
+  const owner = await controllerOf(world, 'nightly');
   await batch.createNamespacedJob({
     namespace,
     body: pendingJob('nightly-1', { ownerReferences: [owner] }),
