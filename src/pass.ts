@@ -332,8 +332,10 @@ function ownObjects(
 /** The hash key, the observed state, and the sources in scope compared with it. */
 async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> {
   const { api, store } = deps;
-  const { hasher, previous, stateProblem } = await loadState(deps, options);
-  const scope = await resolveScope(api, options.scope);
+  const [{ hasher, previous, stateProblem }, scope] = await Promise.all([
+    loadState(deps, options),
+    resolveScope(api, options.scope),
+  ]);
   const observed = previous?.sources ?? {};
   const own = ownObjects(store, options.hashKey);
   // A baseline lists the workloads first, so that the content of the sources their Reloader
@@ -367,8 +369,12 @@ async function loadState(
   options: PassOptions,
 ): Promise<{ hasher: Hasher; previous: StateData | undefined; stateProblem: string | undefined }> {
   const { namespace, name } = options.hashKey;
-  const hasher = new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
-  const loaded = await store.load();
+  // Neither needs the other: read at once.
+  const [key, loaded] = await Promise.all([
+    loadHashKey(api, namespace, name, !options.dryRun),
+    store.load(),
+  ]);
+  const hasher = new Hasher(key.key);
   if (loaded.data && loaded.data.keyId !== hasher.keyId) {
     const stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
     return { hasher, previous: undefined, stateProblem };

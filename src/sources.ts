@@ -44,22 +44,27 @@ export async function listSources(
   exclude: (source: Source) => boolean = () => false,
   reloader?: ReloaderShaRequest,
 ): Promise<Source[]> {
-  const out: Source[] = [];
-  for (const kind of scope.sourceKinds) {
-    const listed = await listMetadata(api, scope, kind, names, observed);
-    const moved: Source[] = [];
-    let count = 0;
-    for (const source of listed) {
-      if (exclude(source)) continue;
-      count++;
-      if (source.hash) out.push(source);
-      else moved.push(source);
-    }
-    const movedAll = moved.length > count / 2;
-    const how = { hasher, names, kind, reloader };
-    out.push(...(await readContent(api, scope, how, moved, movedAll)));
-  }
-  return out;
+  // The kinds are listed at once: while this process parses a page of one, the API server
+  // prepares the next page of the other (a list's pages can only be asked for one after another).
+  const kinds = await Promise.all(
+    scope.sourceKinds.map(async (kind) => {
+      const listed = await listMetadata(api, scope, kind, names, observed);
+      const out: Source[] = [];
+      const moved: Source[] = [];
+      let count = 0;
+      for (const source of listed) {
+        if (exclude(source)) continue;
+        count++;
+        if (source.hash) out.push(source);
+        else moved.push(source);
+      }
+      const movedAll = moved.length > count / 2;
+      const how = { hasher, names, kind, reloader };
+      out.push(...(await readContent(api, scope, how, moved, movedAll)));
+      return out;
+    }),
+  );
+  return kinds.flat();
 }
 
 /**
