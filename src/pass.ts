@@ -472,6 +472,22 @@ function entryOf(s: Source): ObservedSource {
   return { uid: s.uid, resourceVersion: s.resourceVersion, hash: s.hash };
 }
 
+/** The sources whose change stays pending: see `nextState`. */
+function pendingSources(failed: Reload[], heldBack: Reload[], failedPosts: string[]): Set<string> {
+  const workloadTriggered = new Set(['outdated', 'held-back', 'reloader-outdated']);
+  const changeTriggered = (r: Reload): Reload => ({
+    ...r,
+    triggers: r.triggers.filter((t) => !workloadTriggered.has(t.reason)),
+  });
+  const pending = new Set(failedPosts);
+  for (const reload of [...failed, ...heldBack.map(changeTriggered)]) {
+    for (const t of reload.triggers) {
+      pending.add(sourceId({ namespace: reload.workload.namespace, kind: t.kind, name: t.name }));
+    }
+  }
+  return pending;
+}
+
 /**
  * Whether the listing says exactly what the observed state says: an entry for each source listed
  * (their ids are unique), each the same, and no other entry.
@@ -531,17 +547,7 @@ export function nextState(
     failedPosts = [],
   }: { failed?: Reload[]; heldBack?: Reload[]; failedPosts?: string[] } = {},
 ): { data: StateData; pending: string[] } {
-  const workloadTriggered = new Set(['outdated', 'held-back', 'reloader-outdated']);
-  const changeTriggered = (r: Reload): Reload => ({
-    ...r,
-    triggers: r.triggers.filter((t) => !workloadTriggered.has(t.reason)),
-  });
-  const pending = new Set(failedPosts);
-  for (const reload of [...failed, ...heldBack.map(changeTriggered)]) {
-    for (const t of reload.triggers) {
-      pending.add(sourceId({ namespace: reload.workload.namespace, kind: t.kind, name: t.name }));
-    }
-  }
+  const pending = pendingSources(failed, heldBack, failedPosts);
   // A steady pass keeps the observed entries themselves: no record of 20k entries built anew
   // (its inserts were a tenth of the pass's own work), and nothing left for carryOver or sameState.
   if (pending.size === 0 && listedAsObserved(sources, observed)) {
