@@ -4,6 +4,7 @@ import { UsageError } from './errors.js';
 import { checkReachable, connect } from './kube.js';
 import { leaseIdentity, LeaseLock } from './lease.js';
 import type { Api } from './api.js';
+import { keepYoungGenerationSmall } from './heap.js';
 import { createLogger, type Logger } from './log.js';
 import {
   envPrefix,
@@ -64,6 +65,7 @@ async function runWith(api: Api, flags: RunFlags): Promise<number> {
   });
   const deps = { api, store, lease, log, options, passTimeoutMs: flags.passTimeout, reporter };
   if (once) return runOnce(deps);
+  keepYoungGenerationSmall();
   if (flags.pushgatewayUrl) log.warn('--pushgateway-url is for --once: the metrics are served');
   const schedule = flags.schedule ? { cron: flags.schedule } : { intervalMs: flags.interval };
   log.info(
