@@ -1,6 +1,7 @@
-import { listAll, metadataListAccept, resourcePath, resources, type Api } from './api.js';
+import { listAll, metadataListProtobufAccept, resourcePath, resources, type Api } from './api.js';
 import type { AnnotationNames } from './annotations.js';
 import type { Hasher, SourceContent } from './hashing.js';
+import { decodeMetadataList } from './metadata-protobuf.js';
 import { sourceId, type Source } from './model.js';
 import type { SourceKind } from './references.js';
 import type { Scope } from './scope.js';
@@ -90,12 +91,18 @@ async function listMetadata(
     source.hash = before.hash;
     return source;
   };
+  // Of the annotations, only the reloader's two are read from the list.
+  const wanted = (key: string): boolean => key === names.ignore || key === names.match;
   const out: Source[] = [];
   for (const namespace of scope.namespaces ?? [undefined]) {
     const page = await listAll(
       api,
       resourcePath(typeOf[kind], namespace),
-      { labelSelector: scope.resourceLabelSelector, accept: metadataListAccept },
+      {
+        labelSelector: scope.resourceLabelSelector,
+        accept: metadataListProtobufAccept,
+        protobuf: (body) => decodeMetadataList(body, wanted),
+      },
       keep,
     );
     for (const source of page) if (scope.includes(source.namespace)) out.push(source);
