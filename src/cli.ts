@@ -25,6 +25,7 @@ import { createReporter } from './reports/reporter.js';
 
 async function run(flags: RunFlags): Promise<number> {
   if (flags.once && flags.schedule) throw new UsageError('--schedule makes no sense with --once');
+  keepYoungGenerationSmall();
   const api = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
   try {
     return await runWith(api, flags);
@@ -87,7 +88,6 @@ async function runLongRunning(
   flags: RunFlags,
   metrics: Metrics | undefined,
 ): Promise<number> {
-  keepYoungGenerationSmall();
   const { log, lease } = deps;
   if (flags.pushgatewayUrl) log.warn('--pushgateway-url is for --once: the metrics are served');
   const schedule = flags.schedule ? { cron: flags.schedule } : { intervalMs: flags.interval };
