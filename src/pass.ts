@@ -26,7 +26,7 @@ import { reloaderShaRequest } from './reloader-records.js';
 import { planPass, type Plan, type PlanOptions, type Reload } from './plan.js';
 import type { RolloutHealth } from './rollout-health.js';
 import { listsEntry, listsWorkload, resolveScope, type Scope, type ScopeOptions } from './scope.js';
-import { listSources } from './sources.js';
+import { listSources, type Comparing } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
 import { postWebhook, webhookChanges } from './webhook.js';
 import { listWorkloads } from './workloads.js';
@@ -332,21 +332,26 @@ function ownObjects(
 /** The hash key, the observed state, and the sources in scope compared with it. */
 async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> {
   const { api, store } = deps;
-  const [{ hasher, previous, stateProblem }, scope] = await Promise.all([
-    loadState(deps, options),
-    resolveScope(api, options.scope),
-  ]);
-  const observed = previous?.sources ?? {};
-  const own = ownObjects(store, options.hashKey);
+  const names = options.plan.names;
+  const loading = loadState(deps, options);
+  // Its failure is the pass's, thrown below; it must not also be an unhandled rejection meanwhile.
+  loading.catch(() => undefined);
+  const scope = await resolveScope(api, options.scope);
   // A baseline lists the workloads first, so that the content of the sources their Reloader
   // records name (and of those only) is also hashed as Reloader hashes it, while it is read.
-  const early =
-    !previous && options.webhookUrl === undefined
-      ? await listWorkloads(api, scope, options.plan.names, hasher.keyId)
-      : undefined;
-  const reloader = early && reloaderShaRequest(early);
-  const names = options.plan.names;
-  const sources = await listSources(api, scope, hasher, names, observed, own, reloader);
+  const comparing = loading.then(async ({ hasher, previous }): Promise<Comparing> => {
+    const early =
+      !previous && options.webhookUrl === undefined
+        ? await listWorkloads(api, scope, names, hasher.keyId)
+        : undefined;
+    const reloader = early && reloaderShaRequest(early);
+    return { hasher, observed: previous?.sources ?? {}, reloader, early };
+  });
+  // The lists of sources are asked for at once: their first pages are on their way while the
+  // state is read and parsed (what a steady pass does besides listing).
+  const own = ownObjects(store, options.hashKey);
+  const [{ hasher, previous, stateProblem }, { observed, reloader, early }, sources] =
+    await Promise.all([loading, comparing, listSources(api, scope, names, comparing, own)]);
   const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
   const listed = listsEntry(scope, sameSelector);
   const changes = previous ? detectChanges(observed, sources, listed) : [];

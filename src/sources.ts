@@ -2,7 +2,7 @@ import { listAll, metadataListProtobufAccept, resourcePath, resources, type Api 
 import type { AnnotationNames } from './annotations.js';
 import type { Hasher, SourceContent } from './hashing.js';
 import { decodeMetadataList } from './metadata-protobuf.js';
-import { sourceId, type Source } from './model.js';
+import { sourceId, type Source, type Workload } from './model.js';
 import type { SourceKind } from './references.js';
 import type { Scope } from './scope.js';
 import { reloaderSha, type ReloaderShaRequest } from './reloader-records.js';
@@ -29,27 +29,39 @@ const contentPageSize = 50;
 const listNamespaceAbove = 20;
 
 /**
+ * What the listed sources are compared with and hashed by, which may still be loading when the
+ * lists are asked for: the hash key, the observed state's entries, and on a baseline the sources
+ * whose content is also to be hashed as Reloader hashes it (`reloader`, with the workloads listed
+ * for it, `early`).
+ */
+export interface Comparing {
+  hasher: Hasher;
+  observed: Record<string, ObservedSource>;
+  reloader?: ReloaderShaRequest | undefined;
+  early?: Workload[] | undefined;
+}
+
+/**
  * Every ConfigMap and Secret in scope, with its keyed hash. The objects are listed as metadata
  * only; the content is read (and hashed, then dropped) only for those whose uid or
  * resourceVersion moved since the observed state, so a pass where nothing changed reads no data.
  * What `exclude` says is not a source (the state's own ConfigMaps) is left out before any read.
  * With `reloader` (a baseline), the content read of the sources it wants is also hashed as
- * Reloader hashes it, into `reloader.found`: in memory, for this pass only.
+ * Reloader hashes it, into `reloader.found`: in memory, for this pass only. The first pages are
+ * asked for at once; they are read once `comparing` is known.
  */
 export async function listSources(
   api: Api,
   scope: Scope,
-  hasher: Hasher,
   names: AnnotationNames,
-  observed: Record<string, ObservedSource>,
+  comparing: Promise<Comparing>,
   exclude: (source: Source) => boolean = () => false,
-  reloader?: ReloaderShaRequest,
 ): Promise<Source[]> {
   // The kinds are listed at once: while this process parses a page of one, the API server
   // prepares the next page of the other (a list's pages can only be asked for one after another).
   const kinds = await Promise.all(
     scope.sourceKinds.map(async (kind) => {
-      const listed = await listMetadata(api, scope, kind, names, observed);
+      const listed = await listMetadata(api, scope, kind, names, comparing);
       const out: Source[] = [];
       const moved: Source[] = [];
       let count = 0;
@@ -60,6 +72,7 @@ export async function listSources(
         else moved.push(source);
       }
       const movedAll = moved.length > count / 2;
+      const { hasher, reloader } = await comparing;
       const how = { hasher, names, kind, reloader };
       out.push(...(await readContent(api, scope, how, moved, movedAll)));
       return out;
@@ -79,8 +92,14 @@ async function listMetadata(
   scope: Scope,
   kind: SourceKind,
   names: AnnotationNames,
-  observed: Record<string, ObservedSource>,
+  comparing: Promise<Comparing>,
 ): Promise<Source[]> {
+  let observed: Record<string, ObservedSource> = {};
+  const ready = comparing.then((c) => {
+    observed = c.observed;
+  });
+  // Awaited by each page; should no page await it, its failure is still the pass's (`comparing`).
+  ready.catch(() => undefined);
   const keep = (item: Item): Source | undefined => {
     const source = toSource(kind, item.metadata, names, '');
     const before = source && observed[sourceId(source)];
@@ -102,6 +121,7 @@ async function listMetadata(
         labelSelector: scope.resourceLabelSelector,
         accept: metadataListProtobufAccept,
         protobuf: (body) => decodeMetadataList(body, wanted),
+        ready,
       },
       keep,
     );
