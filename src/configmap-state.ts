@@ -3,6 +3,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Adapter } from 'lowdb';
 import { readOptional, resourcePath, resources, type Api } from './api.js';
 import { statusOf, UsageError } from './errors.js';
+import { LastRead } from './last-read.js';
 import { fileStateStore, LowStateStore, UnreadableState, type StateStore } from './state.js';
 
 /** Below the 1 MiB object limit, with room for metadata. */
@@ -30,6 +31,7 @@ export function parseConfigMapLocation(
  */
 export class ConfigMapAdapter implements Adapter<unknown> {
   private head: V1ConfigMap | undefined;
+  private readonly last = new LastRead();
 
   constructor(
     private readonly api: Api,
@@ -52,7 +54,15 @@ export class ConfigMapAdapter implements Adapter<unknown> {
 
   async read(): Promise<unknown> {
     this.head = await this.get(this.name);
-    if (!this.head) return null;
+    if (!this.head) {
+      this.last.forget();
+      return null;
+    }
+    // Every write of the state changes the head (a new generation), so its resourceVersion is
+    // the version of the whole state: while it stays, the parts need not be read again.
+    const version = this.head.metadata?.resourceVersion ?? '';
+    const kept = version ? this.last.get(version) : undefined;
+    if (kept !== undefined) return kept;
     const { generation, parts } = this.layout(this.head);
     let text = '';
     for (let i = 0; i < parts; i++) {
@@ -61,10 +71,13 @@ export class ConfigMapAdapter implements Adapter<unknown> {
         throw new UnreadableState(`part ${i} of generation ${generation} is missing`);
       text += part.data.part;
     }
-    return JSON.parse(text) as unknown;
+    const data = JSON.parse(text) as unknown;
+    if (version) this.last.remember(version, data);
+    return data;
   }
 
   async write(data: unknown): Promise<void> {
+    this.last.forget();
     const text = JSON.stringify(data);
     const generation = randomBytes(4).toString('hex');
     const parts = Math.max(1, Math.ceil(text.length / this.chunkBytes));
@@ -111,6 +124,7 @@ export class ConfigMapAdapter implements Adapter<unknown> {
    * the way; the parts go too, or nothing would ever delete them.
    */
   async setAside(): Promise<string> {
+    this.last.forget();
     const head = await this.get(this.name);
     const aside = `${this.name}-unreadable-${Date.now()}`;
     const layout = head ? this.knownLayout(head) : undefined;

@@ -1,12 +1,15 @@
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger };
 
-/** Logs go to stderr, so that stdout carries only what a command prints (the dry-run plan). */
-export function createLogger(format: 'json' | 'text', level: string): Logger {
+/**
+ * Logs go to stderr, so that stdout carries only what a command prints (the dry-run plan).
+ * pino-pretty is loaded only for the text format: JSON logs need none of it.
+ */
+export async function createLogger(format: 'json' | 'text', level: string): Promise<Logger> {
   if (format === 'json')
     return pino({ level, base: undefined }, pino.destination({ fd: 2, sync: true }));
+  const { default: pretty } = await import('pino-pretty');
   const stream = pretty({
     destination: 2,
     sync: true,

@@ -114,30 +114,39 @@ function ownNamespaceNeeds(namespace: string, stateNamespace: string | undefined
   return needs;
 }
 
-/** Asks the API server (SelfSubjectAccessReview) and fails with every permission that is missing. */
+/**
+ * Asks the API server (SelfSubjectAccessReview) and fails with every permission that is missing.
+ * The reviews are sent at once (the client's few kept-alive connections carry them): one at a
+ * time, their round trips were a tenth of a steady pass.
+ */
 export async function checkPermissions(
   api: Api,
   options: PassOptions,
   stateNamespace?: string,
 ): Promise<void> {
-  const missing: string[] = [];
-  for (const need of neededPermissions(options, stateNamespace)) {
-    // A review changes nothing, so it is safe to send again after a fault.
-    const review = await api.request<{ status?: { allowed?: boolean } }>({
-      method: 'POST',
-      path: resourcePath(resources.selfSubjectAccessReviews),
-      body: {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { ...need } },
-      },
-      idempotent: true,
-    });
-    if (!review.status?.allowed) {
-      const where = need.namespace ? `in namespace ${need.namespace}` : 'cluster-wide';
-      const resource = need.subresource ? `${need.resource}/${need.subresource}` : need.resource;
-      missing.push(`${need.verb} ${need.group ? `${resource}.${need.group}` : resource} ${where}`);
-    }
-  }
+  const needs = neededPermissions(options, stateNamespace);
+  const allowed = await Promise.all(needs.map((need) => review(api, need)));
+  const missing = needs.filter((_, i) => !allowed[i]).map(describe);
   if (missing.length > 0) throw new UsageError(`missing permission: ${missing.join('; ')}`);
+}
+
+async function review(api: Api, need: Need): Promise<boolean> {
+  // A review changes nothing, so it is safe to send again after a fault.
+  const answer = await api.request<{ status?: { allowed?: boolean } }>({
+    method: 'POST',
+    path: resourcePath(resources.selfSubjectAccessReviews),
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { ...need } },
+    },
+    idempotent: true,
+  });
+  return answer.status?.allowed === true;
+}
+
+function describe(need: Need): string {
+  const where = need.namespace ? `in namespace ${need.namespace}` : 'cluster-wide';
+  const resource = need.subresource ? `${need.resource}/${need.subresource}` : need.resource;
+  return `${need.verb} ${need.group ? `${resource}.${need.group}` : resource} ${where}`;
 }

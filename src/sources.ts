@@ -1,4 +1,4 @@
-import { listAll, metadataListAccept, resourcePath, resources, type Api } from './api.js';
+import { listAll, metadataListProtobufAccept, resourcePath, resources, type Api } from './api.js';
 import type { AnnotationNames } from './annotations.js';
 import {
   csiMissing,
@@ -9,7 +9,8 @@ import {
 } from './csi.js';
 import { statusOf, UsageError } from './errors.js';
 import type { Hasher, SourceContent } from './hashing.js';
-import { sourceId, type Source } from './model.js';
+import { decodeMetadataList } from './metadata-protobuf.js';
+import { sourceId, type Source, type Workload } from './model.js';
 import type { ContentKind } from './references.js';
 import type { Scope } from './scope.js';
 import { reloaderSha, type ReloaderShaRequest } from './reloader-records.js';
@@ -36,38 +37,56 @@ const contentPageSize = 50;
 const listNamespaceAbove = 20;
 
 /**
+ * What the listed sources are compared with and hashed by, which may still be loading when the
+ * lists are asked for: the hash key, the observed state's entries, and on a baseline the sources
+ * whose content is also to be hashed as Reloader hashes it (`reloader`, with the workloads listed
+ * for it, `early`).
+ */
+export interface Comparing {
+  hasher: Hasher;
+  observed: Record<string, ObservedSource>;
+  reloader?: ReloaderShaRequest | undefined;
+  early?: Workload[] | undefined;
+}
+
+/**
  * Every ConfigMap and Secret in scope, with its keyed hash. The objects are listed as metadata
  * only; the content is read (and hashed, then dropped) only for those whose uid or
  * resourceVersion moved since the observed state, so a pass where nothing changed reads no data.
  * What `exclude` says is not a source (the state's own ConfigMaps) is left out before any read.
  * With `reloader` (a baseline), the content read of the sources it wants is also hashed as
- * Reloader hashes it, into `reloader.found`: in memory, for this pass only.
+ * Reloader hashes it, into `reloader.found`: in memory, for this pass only. The first pages are
+ * asked for at once; they are read once `comparing` is known.
  */
 export async function listSources(
   api: Api,
   scope: Scope,
-  hasher: Hasher,
   names: AnnotationNames,
-  observed: Record<string, ObservedSource>,
+  comparing: Promise<Comparing>,
   exclude: (source: Source) => boolean = () => false,
-  reloader?: ReloaderShaRequest,
 ): Promise<Source[]> {
-  const out: Source[] = [];
-  for (const kind of scope.sourceKinds) {
-    const listed = await listMetadata(api, scope, kind, names, observed);
-    const moved: Source[] = [];
-    let count = 0;
-    for (const source of listed) {
-      if (exclude(source)) continue;
-      count++;
-      if (source.hash) out.push(source);
-      else moved.push(source);
-    }
-    const movedAll = moved.length > count / 2;
-    const how = { hasher, names, kind, reloader };
-    out.push(...(await readContent(api, scope, how, moved, movedAll)));
-  }
-  return out;
+  // The kinds are listed at once: while this process parses a page of one, the API server
+  // prepares the next page of the other (a list's pages can only be asked for one after another).
+  const kinds = await Promise.all(
+    scope.sourceKinds.map(async (kind) => {
+      const listed = await listMetadata(api, scope, kind, names, comparing);
+      const out: Source[] = [];
+      const moved: Source[] = [];
+      let count = 0;
+      for (const source of listed) {
+        if (exclude(source)) continue;
+        count++;
+        if (source.hash) out.push(source);
+        else moved.push(source);
+      }
+      const movedAll = moved.length > count / 2;
+      const { hasher, reloader } = await comparing;
+      const how = { hasher, names, kind, reloader };
+      out.push(...(await readContent(api, scope, how, moved, movedAll)));
+      return out;
+    }),
+  );
+  return kinds.flat();
 }
 
 /**
@@ -81,8 +100,14 @@ async function listMetadata(
   scope: Scope,
   kind: ContentKind,
   names: AnnotationNames,
-  observed: Record<string, ObservedSource>,
+  comparing: Promise<Comparing>,
 ): Promise<Source[]> {
+  let observed: Record<string, ObservedSource> = {};
+  const ready = comparing.then((c) => {
+    observed = c.observed;
+  });
+  // Awaited by each page; should no page await it, its failure is still the pass's (`comparing`).
+  ready.catch(() => undefined);
   const keep = (item: Item): Source | undefined => {
     const source = toSource(kind, item.metadata, names, '');
     const before = source && observed[sourceId(source)];
@@ -93,12 +118,19 @@ async function listMetadata(
     source.hash = before.hash;
     return source;
   };
+  // Of the annotations, only the reloader's two are read from the list.
+  const wanted = (key: string): boolean => key === names.ignore || key === names.match;
   const out: Source[] = [];
   for (const namespace of scope.namespaces ?? [undefined]) {
     const page = await listAll(
       api,
       resourcePath(typeOf[kind], namespace),
-      { labelSelector: scope.resourceLabelSelector, accept: metadataListAccept },
+      {
+        labelSelector: scope.resourceLabelSelector,
+        accept: metadataListProtobufAccept,
+        protobuf: (body) => decodeMetadataList(body, wanted),
+        ready,
+      },
       keep,
     );
     for (const source of page) if (scope.includes(source.namespace)) out.push(source);

@@ -1,8 +1,9 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { UsageError } from './errors.js';
+import { LastRead } from './last-read.js';
 
 /** What a pass remembers of one ConfigMap or Secret. */
 export interface ObservedSource {
@@ -85,9 +86,8 @@ export class LowStateStore implements StateStore {
   async load(): Promise<Loaded> {
     let problem: string | undefined;
     try {
-      // Read afresh each time, and not kept here: the pass that loads it holds it while it needs
-      // it, and the long-running mode keeps no state between passes (nor a stale one, should the
-      // stored state be gone: lowdb keeps what it had when a read finds nothing).
+      // Not kept by lowdb, which would keep what it had when a read finds nothing: the adapters
+      // keep the last state read for as long as the stored copy does not move (see LastRead).
       this.db.data = null;
       await this.db.read();
       const data = this.db.data;
@@ -142,23 +142,37 @@ export async function fileStateStore(path: string, readOnly = false): Promise<St
  */
 class StateFile implements Adapter<unknown> {
   private readonly file: JSONFile<unknown>;
+  private readonly last = new LastRead();
 
   constructor(private readonly path: string) {
     this.file = new JSONFile(path);
   }
 
   async read(): Promise<unknown> {
-    let text: string;
+    let handle: FileHandle;
     try {
-      text = (await readFile(this.path)).toString('utf8');
+      handle = await open(this.path, 'r');
     } catch (err) {
+      this.last.forget();
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    return JSON.parse(text) as unknown;
+    try {
+      // The version of the file this handle reads: a write replaces the file (a new inode).
+      const s = await handle.stat({ bigint: true });
+      const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`;
+      const kept = this.last.get(version);
+      if (kept !== undefined) return kept;
+      const data = JSON.parse((await handle.readFile()).toString('utf8')) as unknown;
+      this.last.remember(version, data);
+      return data;
+    } finally {
+      await handle.close();
+    }
   }
 
   write(data: unknown): Promise<void> {
+    this.last.forget();
     return this.file.write(data);
   }
 }

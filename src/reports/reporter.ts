@@ -33,10 +33,11 @@ export interface Reporter {
   close(): Promise<void>;
 }
 
-/** The parts a reporter is made of; each is optional but the metrics. */
+/** The parts a reporter is made of; each is optional. */
 export interface ReporterParts {
   log: Logger;
-  metrics: Metrics;
+  /** None in a --once run that pushes nothing: nothing would read them. */
+  metrics?: Metrics | undefined;
   /** Kubernetes Events, written by `instance` (not in --dry-run). */
   events?: { api: Api; instance: string } | undefined;
   alerts?: AlertConfig | undefined;
@@ -67,7 +68,7 @@ export function createReporter(parts: ReporterParts): Reporter {
     const tally = await writeEvents(api, bodies, parts.timeoutMs, (text) => {
       parts.log.warn(text);
     });
-    parts.metrics.recordEvents(tally.written, tally.failed);
+    parts.metrics?.recordEvents(tally.written, tally.failed);
   };
 
   const alert = (report: PassReport): Promise<void> | undefined => {
@@ -81,10 +82,10 @@ export function createReporter(parts: ReporterParts): Reporter {
     if (text === undefined) return undefined;
     const sending = sendAlert(config, text, parts.timeoutMs).then(
       () => {
-        parts.metrics.recordAlert(true);
+        parts.metrics?.recordAlert(true);
       },
       (err: unknown) => {
-        parts.metrics.recordAlert(false);
+        parts.metrics?.recordAlert(false);
         parts.log.warn(
           `alert to ${config.sink} at ${origin(config.url)} not sent: ${message(err)}`,
         );
@@ -96,9 +97,8 @@ export function createReporter(parts: ReporterParts): Reporter {
   };
 
   const push = async (): Promise<void> => {
-    const target = parts.push;
-    if (!target) return;
-    const { metrics } = parts;
+    const { push: target, metrics } = parts;
+    if (!target || !metrics) return;
     try {
       const text = await metrics.text();
       await pushMetrics(
@@ -114,7 +114,7 @@ export function createReporter(parts: ReporterParts): Reporter {
   return {
     async afterPass(result) {
       try {
-        parts.metrics.recordPass(result);
+        parts.metrics?.recordPass(result);
         if (result.status === 'done') {
           await events(result.report, result.finishedAt);
           const sending = alert(result.report);
