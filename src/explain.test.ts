@@ -4,26 +4,23 @@ import { selectBatch, type BatchOptions } from './batches.js';
 import { formatPlan } from './explain.js';
 import type { PassReport } from './pass.js';
 import type { Reload } from './plan.js';
+import {
+  reload as fixtureReload,
+  report as fixtureReport,
+  trigger,
+} from './reports/fixtures.test-helper.js';
 import type { RolloutHealth } from './rollout-health.js';
 
+/** A Deployment reloaded for ConfigMap `cfg`. */
 function reload(name: string, rollAtOnce = false): Reload {
-  return {
-    workload: {
-      kind: 'Deployment',
-      namespace: 'ns',
-      name,
-      annotations: {},
-      references: [],
-      record: {},
-    },
-    triggers: [{ kind: 'ConfigMap', name: 'cfg', rule: 'auto', reason: 'updated', hash: 'h2' }],
+  return fixtureReload(name, {
+    triggers: [trigger({ name: 'cfg' })],
     record: { 'ConfigMap/cfg': 'h2' },
-    pause: false,
-    resume: false,
     ...(rollAtOnce ? { rollAtOnce } : {}),
-  };
+  });
 }
 
+/** A dry run's report of these reloads, batched with `options`. */
 function report(
   reloads: Reload[],
   options: BatchOptions,
@@ -36,20 +33,16 @@ function report(
     health: new Map(wait.health ?? []),
     options,
   });
-  return {
-    baseline: false,
+  return fixtureReport([], {
     sources: 1,
     workloads: reloads.length,
     workloadsByKind: { Deployment: reloads.length },
     saved: false,
     changes: [{ kind: 'ConfigMap', namespace: 'ns', name: 'cfg', type: 'updated', hash: 'h2' }],
     plan: { reloads, warnings: [] },
-    webhooks: [],
-    outcomes: [],
-    pending: [],
     batch: { ...batch, options, warnings: [] },
     api: { requests: 0, bytesRead: 0, connections: 0 },
-  };
+  });
 }
 
 describe('formatPlan: batches', () => {

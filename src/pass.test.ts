@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Source } from './model.js';
 import { nextState } from './pass.js';
 import type { Reason, Reload } from './plan.js';
+import { reload as fixtureReload, trigger } from './reports/fixtures.test-helper.js';
 import type { ObservedSource } from './state.js';
 
 const now = new Date('2024-05-01T12:00:00.000Z');
@@ -23,26 +24,9 @@ function entry(hash: string): ObservedSource {
 }
 
 function reload(name: string, triggers: [string, Reason][]): Reload {
-  return {
-    workload: {
-      kind: 'Deployment',
-      namespace: 'ns',
-      name,
-      annotations: {},
-      references: [],
-      record: {},
-    },
-    triggers: triggers.map(([source, reason]) => ({
-      kind: 'ConfigMap',
-      name: source,
-      rule: 'auto',
-      reason,
-      hash: 'new',
-    })),
-    record: {},
-    pause: false,
-    resume: false,
-  };
+  return fixtureReload(name, {
+    triggers: triggers.map(([source, reason]) => trigger({ name: source, reason, hash: 'new' })),
+  });
 }
 
 describe('nextState', () => {

@@ -1,4 +1,5 @@
-// Passes and reloads made up for the unit tests of src/reports/: no cluster.
+// Passes and reloads made up for unit tests (src/reports/, the plan's explanation, the next
+// state): no cluster.
 import { notActing, type Outcome } from '../apply.js';
 import type { WorkloadKind } from '../model.js';
 import type { PassReport } from '../pass.js';
