@@ -65,9 +65,9 @@ export function rolloutHealth(obj: RolloutObject, kind: WorkloadKind): RolloutHe
     case 'Deployment':
       return deploymentHealth(generation, spec, status);
     case 'StatefulSet':
-      return statefulSetHealth(generation, spec, status);
+      return notRolling(generation, spec, status) ?? statefulSetHealth(spec, status);
     case 'DaemonSet':
-      return daemonSetHealth(generation, spec, status);
+      return notRolling(generation, spec, status) ?? daemonSetHealth(status);
     case 'Rollout':
       return argoRolloutHealth(generation, spec, status);
     case 'CronJob':
@@ -151,13 +151,7 @@ function deploymentHealth(
   return replicaHealth(desired, updated, count(status.availableReplicas));
 }
 
-function statefulSetHealth(
-  generation: number | undefined,
-  spec: Record<string, unknown>,
-  status: Status,
-): RolloutHealth {
-  const early = notRolling(generation, spec, status);
-  if (early) return early;
+function statefulSetHealth(spec: Record<string, unknown>, status: Status): RolloutHealth {
   const desired = desiredReplicas(spec);
   const rolling = (spec.updateStrategy as { rollingUpdate?: { partition?: number } } | undefined)
     ?.rollingUpdate;
@@ -171,13 +165,7 @@ function statefulSetHealth(
   return replicaHealth(desired, count(status.updatedReplicas), ready);
 }
 
-function daemonSetHealth(
-  generation: number | undefined,
-  spec: Record<string, unknown>,
-  status: Status,
-): RolloutHealth {
-  const early = notRolling(generation, spec, status);
-  if (early) return early;
+function daemonSetHealth(status: Status): RolloutHealth {
   const desired = count(status.desiredNumberScheduled);
   return replicaHealth(
     desired,
