@@ -17,10 +17,14 @@ export function keepYoungGenerationSmall(): void {
  * passes. A pass leaves its garbage in the old generation (the pages of its lists survive a few
  * scavenges while they are read, and their response buffers are external memory held by those
  * pages): between passes nothing allocates enough to start a mark-compact, so 13 to 20 MiB of it
- * stayed resident until one did, and the next pass's garbage grew on top. `gc` is only exposed by
- * `--expose-gc`; set at run time, it applies to contexts made after, hence the new context.
+ * stayed resident until one did, and the next pass's garbage grew on top. The "last resort"
+ * collection also compacts and hands the freed pages back to the system: a plain one keeps them
+ * pooled for reuse, some 12 MiB of resident memory between passes at 20k sources (RSS median
+ * 126 -> 97 MiB). `gc` is only exposed by `--expose-gc`; set at run time, it applies to contexts
+ * made after, hence the new context.
  */
 export function fullCollector(): () => void {
   process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
-  return process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void;
+  const gc = process.getBuiltinModule('node:vm').runInNewContext('gc') as (options: object) => void;
+  return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
