@@ -116,6 +116,9 @@ export class ConfigMapAdapter implements Adapter<unknown> {
         );
       throw err;
     }
+    // The head's new resourceVersion is the version of what was just written: kept, not read back.
+    const version = this.head.metadata?.resourceVersion;
+    if (version) this.last.remember(version, data);
     if (old) await this.deleteParts(old);
   }
 

@@ -1,4 +1,5 @@
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -158,9 +159,7 @@ class StateFile implements Adapter<unknown> {
       throw err;
     }
     try {
-      // The version of the file this handle reads: a write replaces the file (a new inode).
-      const s = await handle.stat({ bigint: true });
-      const version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`;
+      const version = fileVersion(await handle.stat({ bigint: true }));
       const kept = this.last.get(version);
       if (kept !== undefined) return kept;
       const data = JSON.parse((await handle.readFile()).toString('utf8')) as unknown;
@@ -171,10 +170,17 @@ class StateFile implements Adapter<unknown> {
     }
   }
 
-  write(data: unknown): Promise<void> {
+  async write(data: unknown): Promise<void> {
     this.last.forget();
-    return this.file.write(data);
+    await this.file.write(data);
+    // What was written is what the next read would parse: kept, instead of read back.
+    this.last.remember(fileVersion(await stat(this.path, { bigint: true })), data);
   }
+}
+
+/** The version of a state file: a write replaces the file (a new inode). */
+function fileVersion(s: BigIntStats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`;
 }
 
 async function proveWritable(path: string): Promise<void> {

@@ -62,6 +62,23 @@ describe('state in ConfigMaps', () => {
     assert.equal(Object.keys((await store.load()).data?.sources ?? {}).length, 10);
   });
 
+  it('what was saved or read is used again until another instance moves the head', async (t) => {
+    const world = await World.create(t);
+    const a = configMapStateStore(api, world.namespace, 'state', { chunkBytes: 2_000 });
+    const b = configMapStateStore(api, world.namespace, 'state', { chunkBytes: 2_000 });
+    await a.load();
+    const saved = state(100);
+    await a.save(saved);
+    const before = api.stats.requests;
+    assert.equal((await a.load()).data, saved, 'not read back after the save');
+    assert.equal(api.stats.requests - before, 1, 'the head only, none of its parts');
+    const read = (await b.load()).data;
+    assert.deepEqual(read, saved);
+    assert.equal((await b.load()).data, read, 'not parsed again while the head stays');
+    await b.save(state(3));
+    assert.equal(Object.keys((await a.load()).data?.sources ?? {}).length, 3);
+  });
+
   it('two writers: the second save of the same version is refused (optimistic concurrency)', async (t) => {
     const world = await World.create(t);
     const a = configMapStateStore(api, world.namespace, 'state');
