@@ -4,7 +4,14 @@ import type { Adapter } from 'lowdb';
 import { readOptional, resourcePath, resources, type Api } from './api.js';
 import { statusOf, UsageError } from './errors.js';
 import { LastRead } from './last-read.js';
-import { fileStateStore, LowStateStore, UnreadableState, type StateStore } from './state.js';
+import {
+  fileStateStore,
+  LowStateStore,
+  UnreadableState,
+  type StateData,
+  type StateStore,
+} from './state.js';
+import { stateText } from './state-text.js';
 
 /** Below the 1 MiB object limit, with room for metadata. */
 const defaultChunkBytes = 900_000;
@@ -78,15 +85,19 @@ export class ConfigMapAdapter implements Adapter<unknown> {
 
   async write(data: unknown): Promise<void> {
     this.last.forget();
-    const text = JSON.stringify(data);
     const generation = randomBytes(4).toString('hex');
-    const parts = Math.max(1, Math.ceil(text.length / this.chunkBytes));
-    for (let i = 0; i < parts; i++) {
-      const part = text.slice(i * this.chunkBytes, (i + 1) * this.chunkBytes);
-      await this.create({
-        metadata: { name: `${this.name}-${generation}-${i}`, labels: managedBy },
-        data: { part },
-      });
+    let parts = 0;
+    try {
+      for (const part of this.parts(data as StateData)) {
+        await this.create({
+          metadata: { name: `${this.name}-${generation}-${parts}`, labels: managedBy },
+          data: { part },
+        });
+        parts++;
+      }
+    } catch (err) {
+      await this.deleteParts({ generation, parts });
+      throw err;
     }
     const old = this.head ? this.layout(this.head) : undefined;
     const body: V1ConfigMap = {
@@ -120,6 +131,19 @@ export class ConfigMapAdapter implements Adapter<unknown> {
     const version = this.head.metadata?.resourceVersion;
     if (version) this.last.remember(version, data);
     if (old) await this.deleteParts(old);
+  }
+
+  /** The state's text in parts of `chunkBytes` characters, made as they are written. */
+  private *parts(data: StateData): Generator<string> {
+    let text = '';
+    for (const piece of stateText(data)) {
+      text += piece;
+      while (text.length >= this.chunkBytes) {
+        yield text.slice(0, this.chunkBytes);
+        text = text.slice(this.chunkBytes);
+      }
+    }
+    if (text.length > 0) yield text;
   }
 
   /**

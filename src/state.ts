@@ -1,10 +1,10 @@
 import type { BigIntStats } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
 import { UsageError } from './errors.js';
 import { LastRead } from './last-read.js';
+import { stateText } from './state-text.js';
 
 /** What a pass remembers of one ConfigMap or Secret. */
 export interface ObservedSource {
@@ -137,17 +137,15 @@ export async function fileStateStore(path: string, readOnly = false): Promise<St
 }
 
 /**
- * lowdb's JSON file, but read as one Buffer and decoded at once: a state is ASCII, and Node makes
- * the text of a large ASCII Buffer a string outside the JavaScript heap, where lowdb's own read
- * (a decoding read) builds it in the heap. A state of 20k sources is some 4 MB of text.
+ * The state's JSON file. Read as one Buffer decoded at once: a state is ASCII, and Node makes the
+ * text of a large ASCII Buffer a string outside the JavaScript heap (a decoding read builds it in
+ * the heap; a state of 20k sources is some 4 MB of text). Written a piece at a time to a temporary
+ * file, synced, then renamed over it: a crash leaves the old state or the new, never a part.
  */
 class StateFile implements Adapter<unknown> {
-  private readonly file: JSONFile<unknown>;
   private readonly last = new LastRead();
 
-  constructor(private readonly path: string) {
-    this.file = new JSONFile(path);
-  }
+  constructor(private readonly path: string) {}
 
   async read(): Promise<unknown> {
     let handle: FileHandle;
@@ -172,7 +170,20 @@ class StateFile implements Adapter<unknown> {
 
   async write(data: unknown): Promise<void> {
     this.last.forget();
-    await this.file.write(data);
+    const temporary = join(dirname(this.path), `.${basename(this.path)}.tmp`);
+    try {
+      const handle = await open(temporary, 'w');
+      try {
+        for (const piece of stateText(data as StateData)) await handle.write(piece);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, this.path);
+    } catch (err) {
+      await rm(temporary, { force: true });
+      throw err;
+    }
     // What was written is what the next read would parse: kept, instead of read back.
     this.last.remember(fileVersion(await stat(this.path, { bigint: true })), data);
   }
