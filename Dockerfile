@@ -19,6 +19,11 @@ RUN npm run build \
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
+# glibc's allocator with two arenas, and blocks of 128 KiB or more mapped apart and unmapped when
+# freed: by default it raises that threshold as large buffers (list pages, the state) are freed,
+# and then keeps them on its heap. Measured with npm run bench (which runs the bundle with this
+# environment and the flags below): the long-running mode's RSS between passes ~8 MiB lower.
+ENV GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -6,7 +6,10 @@
 //
 //   node_modules/.bin/tsx scripts/bench.ts [--scale 1] [--kubeconfig PATH] [--out FILE.json]
 //     [--cli PATH (default: the package's bin)] [--baseline-cli PATH] [--long-running-seconds 180]
-//     [--skip-populate] [--keep-cluster] [--big-secrets N (default: 200 × scale)]
+//     [--skip-populate] [--keep-cluster] [--big-secrets N (default: 200 × scale)] [--plain-node]
+//
+// The CLI runs as the image runs it: with the node flags of the Dockerfile's ENTRYPOINT and the
+// environment of its last stage (see scripts/image-runtime.ts); --plain-node runs plain `node CLI`.
 //
 // Without --kubeconfig it uses the local control plane (`scripts/cluster up`, CLUSTER_DIR honoured);
 // one it started is stopped at the end unless --keep-cluster.
@@ -25,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { KubeConfig } from '@kubernetes/client-node';
+import { imageRuntime, type ImageRuntime } from './image-runtime.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const partOf = 'app.kubernetes.io/part-of=polling-reloader-bench';
@@ -49,6 +53,7 @@ interface Options {
   skipPopulate: boolean;
   keepCluster: boolean;
   bigSecrets: number | undefined;
+  plainNode: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -64,6 +69,7 @@ function parseOptions(argv: string[]): Options {
       'skip-populate': { type: 'boolean', default: false },
       'keep-cluster': { type: 'boolean', default: false },
       'big-secrets': { type: 'string' },
+      'plain-node': { type: 'boolean', default: false },
     },
   });
   const baselineCli = values['baseline-cli'];
@@ -77,6 +83,7 @@ function parseOptions(argv: string[]): Options {
     skipPopulate: values['skip-populate'],
     keepCluster: values['keep-cluster'],
     bigSecrets: bigSecretsOption(values['big-secrets']),
+    plainNode: values['plain-node'],
   };
 }
 
@@ -515,9 +522,14 @@ interface Run {
 async function runMeasured(bench: Bench, cli: string, args: string[]): Promise<Run> {
   bench.runs += 1;
   const timeFile = join(bench.tmp, `time-${bench.runs}.txt`);
-  const argv = ['-f', '%M %U %S', '-o', timeFile, process.execPath, cli, ...args];
+  const { nodeFlags, env } = bench.runtime;
+  const argv = ['-f', '%M %U %S', '-o', timeFile, process.execPath, ...nodeFlags, cli, ...args];
   const started = performance.now();
-  const child = spawn('/usr/bin/time', argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/time', argv, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   children.set(child, true);
   const { code, log } = await finished(child, onceTimeoutMs);
   const wallS = (performance.now() - started) / 1000;
@@ -559,6 +571,8 @@ interface Bench {
   cliKubeconfig: string;
   runs: number;
   failures: string[];
+  /** How node runs the CLI: as the image runs it, or plain with --plain-node. */
+  runtime: ImageRuntime;
 }
 
 interface Step extends Figures {
@@ -856,10 +870,14 @@ async function until(test: () => boolean, timeoutMs: number, what: string): Prom
 
 /** `run --interval 10s` for --long-running-seconds, on the state of the steps before it. */
 async function longRunning(bench: Bench, state: string): Promise<{ step: Step; detail: LongRun }> {
-  const args = [bench.options.cli, ...cliArgs(bench, state, `--interval=${intervalSeconds}s`)];
+  const { nodeFlags, env } = bench.runtime;
+  const cli = [bench.options.cli, ...cliArgs(bench, state, `--interval=${intervalSeconds}s`)];
   const before = await snapshot(bench);
   const started = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, ...cli], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   children.set(child, false);
   const done = finished(child, onceTimeoutMs);
   // Awaited below; until then a failed spawn must not be an unhandled rejection.
@@ -1083,6 +1101,13 @@ function machineLine(m: Machine): string {
   );
 }
 
+function runtimeLine({ nodeFlags, env }: ImageRuntime): string {
+  const settings = [...nodeFlags, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+  return settings.length === 0
+    ? 'runtime: plain node (--plain-node)'
+    : `runtime: as the image runs it (Dockerfile): ${settings.join(' ')}`;
+}
+
 function longRunLine(d: LongRun): string {
   const latency = d.latenciesS.length
     ? `change→patch latency median ${fixed(d.latencyMedianS, 2)} s ` +
@@ -1151,6 +1176,7 @@ async function setUp(options: Options, kubeconfig: string, tmp: string): Promise
     cliKubeconfig,
     runs: 0,
     failures: [],
+    runtime: options.plainNode ? { nodeFlags: [], env: {} } : imageRuntime(),
   };
 }
 
@@ -1220,7 +1246,7 @@ function report(
 ): void {
   const out = [markdown(r.steps, r.floor), '', longRunLine(r.long)];
   for (const step of r.steps) if (step.check) out.push(`check, ${step.name}: ${step.check}`);
-  out.push(...notes.map((n) => `note: ${n}`), machineLine(host));
+  out.push(...notes.map((n) => `note: ${n}`), runtimeLine(bench.runtime), machineLine(host));
   process.stdout.write(`${out.join('\n')}\n`);
   const { options, counts, failures } = bench;
   const json = {
@@ -1231,6 +1257,7 @@ function report(
     longRunning: r.long,
     failures,
     notes,
+    runtime: bench.runtime,
   };
   if (options.out) writeFileSync(options.out, `${JSON.stringify(json, null, 2)}\n`);
   for (const failure of failures) warn(`FAILED: ${failure}`);

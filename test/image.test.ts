@@ -1,5 +1,6 @@
 // What the Dockerfile builds, without Docker: production dependencies only and the bundled CLI,
-// in a folder made read-only, must run a pass against the cluster.
+// in a folder made read-only, run with the image's node flags and environment, must run a pass
+// against the cluster.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { imageRuntime } from '../scripts/image-runtime.js';
 import { container, World } from './harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -15,12 +17,13 @@ async function run(
   file: string,
   args: string[],
   cwd: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile(
       file,
       args,
-      { cwd, timeout: 300_000, env: { ...process.env, NODE_ENV: 'production' } },
+      { cwd, timeout: 300_000, env: { ...process.env, NODE_ENV: 'production', ...env } },
       (err, stdout, stderr) => {
         resolve({ code: err ? 1 : 0, out: stdout + stderr });
       },
@@ -55,12 +58,14 @@ describe('production build (the Dockerfile, without Docker)', () => {
       annotations: { 'reloader.stakater.com/auto': 'true' },
       podSpec: { containers: [container('app', { configMaps: ['app'] })] },
     });
-    const help = await run(process.execPath, ['dist/polling-reloader.js', 'run', '--help'], app);
+    const { nodeFlags, env } = imageRuntime();
+    const cli = [...nodeFlags, 'dist/polling-reloader.js'];
+    const help = await run(process.execPath, [...cli, 'run', '--help'], app, env);
     assert.equal(help.code, 0, help.out);
     const pass = await run(
       process.execPath,
       [
-        'dist/polling-reloader.js',
+        ...cli,
         'run',
         '--dry-run',
         `--kubeconfig=${process.env.TEST_KUBECONFIG ?? ''}`,
@@ -69,6 +74,7 @@ describe('production build (the Dockerfile, without Docker)', () => {
         `--state=${world.statePath}`,
       ],
       app,
+      env,
     );
     assert.equal(pass.code, 0, pass.out);
     assert.match(pass.out, /1 workloads in scope/);
