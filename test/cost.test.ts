@@ -166,14 +166,6 @@ function assertSteady({ report, calls }: { report: PassReport; calls: Call[] }):
   assert.equal(report.api.requests, calls.length, "the report's count matches the audit");
 }
 
-/** A namespace is settled once its kube-root-ca.crt exists: a later one would be a change. */
-async function settled(world: World): Promise<void> {
-  await eventually('kube-root-ca.crt in the test namespace', async () => {
-    const list = await core.listNamespacedConfigMap({ namespace: world.namespace });
-    return list.items.some((c) => c.metadata?.name === 'kube-root-ca.crt') ? true : undefined;
-  });
-}
-
 /** A world of one ConfigMap and one Secret, each used by an auto-reloaded Deployment of its own. */
 async function twoSourceWorld(t: TestContext): Promise<World> {
   const world = await World.create(t);
@@ -187,7 +179,6 @@ async function twoSourceWorld(t: TestContext): Promise<World> {
     annotations: auto,
     podSpec: { containers: [container('api', { secrets: ['creds'] })] },
   });
-  await settled(world);
   return world;
 }
 

@@ -26,6 +26,12 @@ export async function testNamespace(t: TestContext, kc: KubeConfig, prefix = 't'
   t.after(async () => {
     await core.deleteNamespace({ name }).catch(() => undefined);
   });
+  // The controller-manager adds kube-root-ca.crt soon after: a pass that saw the namespace without
+  // it would see it as a change later, which a test would take for its own.
+  await eventually(`kube-root-ca.crt in ${name}`, async () => {
+    const list = await core.listNamespacedConfigMap({ namespace: name });
+    return list.items.some((c) => c.metadata?.name === 'kube-root-ca.crt') ? true : undefined;
+  });
   return name;
 }
 
