@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { selectBatch, type BatchOptions } from './batches.js';
-import { formatPlan } from './explain.js';
+import { describeListed, formatPlan } from './explain.js';
 import type { PassReport } from './pass.js';
 import type { Reload } from './plan.js';
 import {
@@ -92,5 +92,31 @@ describe('formatPlan: batches', () => {
     const text = formatPlan(report([reload('a')], { maxPerPass: undefined, waitHealthy: false }));
     assert.doesNotMatch(text, /batch|hold/);
     assert.match(text, /^reload ns\/Deployment\/a$/m);
+  });
+});
+
+describe('describeListed', () => {
+  it('says how many workloads the pass listed, and in which namespaces when not all', () => {
+    assert.equal(describeListed({ workloads: undefined }), 'no workloads listed');
+    assert.equal(describeListed({ workloads: 40 }), '40 workloads listed (all in scope)');
+    assert.equal(
+      describeListed({ workloads: 3, workloadNamespaces: ['a'] }),
+      '3 workloads listed in namespace a',
+    );
+    assert.equal(
+      describeListed({ workloads: 0, workloadNamespaces: ['a', 'b'] }),
+      '0 workloads listed in namespaces a, b',
+    );
+  });
+
+  it("heads the plan's explanation", () => {
+    const text = formatPlan({
+      ...report([reload('a')], { maxPerPass: undefined, waitHealthy: false }),
+      workloadNamespaces: ['ns'],
+    });
+    assert.match(
+      text,
+      /^1 ConfigMaps\/Secrets and 1 workloads listed in namespace ns; 1 changed$/m,
+    );
   });
 });

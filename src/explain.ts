@@ -71,15 +71,25 @@ function batchLines(batch: BatchReport): string[] {
   return lines;
 }
 
+/**
+ * The workloads a pass listed, and where: all in scope, or those of the namespaces of its changes
+ * and pending reloads (the only ones a reload can concern).
+ */
+export function describeListed(
+  report: Pick<PassReport, 'workloads' | 'workloadNamespaces'>,
+): string {
+  if (report.workloads === undefined) return 'no workloads listed';
+  const where = report.workloadNamespaces;
+  if (!where) return `${report.workloads} workloads listed (all in scope)`;
+  const namespaces = where.length === 1 ? 'namespace' : 'namespaces';
+  return `${report.workloads} workloads listed in ${namespaces} ${where.join(', ')}`;
+}
+
 /** The plan as a person reads it: what would roll and why, and what was only recorded. */
 export function formatPlan(report: PassReport): string {
   const lines: string[] = [];
-  const workloads =
-    report.workloads === undefined
-      ? 'workloads not listed (nothing changed)'
-      : `${report.workloads} workloads in scope`;
   lines.push(
-    `${report.sources} ConfigMaps/Secrets and ${workloads}; ` +
+    `${report.sources} ConfigMaps/Secrets and ${describeListed(report)}; ` +
       (report.baseline
         ? 'no observed state: this pass records a baseline'
         : `${report.changes.length} changed`),

@@ -42,6 +42,7 @@ import {
 import { listPodStatuses, listSources, type Comparing } from './sources.js';
 import type { ObservedSource, StateData, StateStore } from './state.js';
 import { postWebhook, webhookChanges, webhookTimeoutMs } from './webhook.js';
+import { workloadNamespaces } from './workload-namespaces.js';
 import { listWorkloads } from './workloads.js';
 
 export interface PassOptions {
@@ -99,8 +100,16 @@ export interface PassReport {
   /** Why the state was not usable, when it existed. */
   stateProblem?: string | undefined;
   sources: number;
-  /** Workloads listed; undefined when the pass had no reason to list them (nothing changed). */
+  /**
+   * Workloads listed: every one in scope, or those of `workloadNamespaces`; undefined when the
+   * pass had no reason to list any (nothing changed, nothing pending).
+   */
   workloads: number | undefined;
+  /**
+   * The namespaces whose workloads were listed, when not all in scope: those of the changes and
+   * of the pending reloads (see workload-namespaces.ts).
+   */
+  workloadNamespaces?: readonly string[] | undefined;
   /** The workloads listed, by kind (empty when none were listed). */
   workloadsByKind: Partial<Record<WorkloadKind, number>>;
   /** Whether the state was written (it is not when nothing in it changed). */
@@ -126,10 +135,18 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   const before = { ...api.stats };
   const seen = await observe(deps, options);
   const { previous, hasher, scope, sources, changes } = seen;
-  const listing = options.webhookUrl === undefined && mustList(previous, changes);
+  const listing = workloadNamespaces({
+    changes,
+    previous,
+    scope,
+    webhook: options.webhookUrl !== undefined,
+  });
+  const only = listing.list === 'namespaces' ? listing.namespaces : undefined;
   const workloads =
     seen.workloads ??
-    (listing ? await listWorkloads(api, scope, options.plan.names, hasher.keyId) : []);
+    (listing.list === 'none'
+      ? []
+      : await listWorkloads(api, scope, options.plan.names, hasher.keyId, only));
   const now = deps.now();
   const { reloaderHashes } = seen;
   const plan = planPass({
@@ -152,7 +169,8 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
     baseline: !previous,
     stateProblem: seen.stateProblem,
     sources: sources.length,
-    workloads: listing ? workloads.length : undefined,
+    workloads: listing.list === 'none' ? undefined : workloads.length,
+    workloadNamespaces: only,
     workloadsByKind: countByKind(workloads),
     saved: false,
     changes,
@@ -168,18 +186,6 @@ export async function runPass(deps: PassDeps, options: PassOptions): Promise<Pas
   if (!options.dryRun) await act(deps, options, { seen, workloads, report, now, heldSince });
   report.api = statsSince(api, before);
   return report;
-}
-
-/**
- * Whether workloads must be listed: no state, a change, or something pending that needs them (a
- * paused rollout to resume, reloads held back by a batch, rollouts a batch waits for). Otherwise
- * no workload can need a reload, and the pass lists none.
- */
-function mustList(previous: StateData | undefined, changes: Change[]): boolean {
-  if (!previous || changes.length > 0) return true;
-  const held = Object.keys(previous.heldBack ?? {}).length;
-  const waits = previous.waitingFor?.length ?? 0;
-  return (previous.paused?.length ?? 0) > 0 || held > 0 || waits > 0;
 }
 
 function healthOf(workloads: Workload[]): Map<string, RolloutHealth> {

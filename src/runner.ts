@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import type { Api } from './api.js';
 import { notActing, type Outcome } from './apply.js';
-import { describeReload, describeTrigger, formatPlan } from './explain.js';
+import { describeListed, describeReload, describeTrigger, formatPlan } from './explain.js';
 import { formatAddress, startHealthServer, type Health, type ListenAddress } from './health.js';
 import { fullCollector } from './heap.js';
 import { message, UsageError } from './errors.js';
@@ -310,11 +310,9 @@ function logReport(log: Logger, report: PassReport): void {
   if (report.pending.length > 0)
     log.warn({ pending: report.pending }, 'changes kept for the next pass');
   if (report.saveError) log.error(`${report.saveError}; the next pass sees its changes again`);
-  const workloads =
-    report.workloads === undefined ? 'no workloads listed' : `${report.workloads} workloads`;
   log.info(
     { api: report.api },
-    `pass done: ${report.sources} sources, ${workloads}, ${report.changes.length} changes, ` +
+    `pass done: ${report.sources} sources, ${describeListed(report)}, ${report.changes.length} changes, ` +
       `${done.length} reloads${report.baseline ? ' (baseline recorded)' : ''}`,
   );
 }

@@ -26,25 +26,29 @@ export function listsEntry(scope: Scope, sameSelector: boolean): (id: string) =>
     const [namespace = '', kind = ''] = id.split('/');
     const kinds: string[] = scope.sourceKinds;
     const listed = kinds.includes(kind) || (kind === 'SecretProviderClass' && scope.csiIntegration);
-    if (!sameSelector || !listed) return false;
-    if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
-    return scope.includes(namespace);
+    return sameSelector && listed && listsNamespace(scope, namespace);
   };
+}
+
+/** Whether this scope lists a namespace: one of its namespaces, neither ignored nor unselected. */
+export function listsNamespace(
+  scope: Pick<Scope, 'namespaces' | 'includes'>,
+  namespace: string,
+): boolean {
+  if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
+  return scope.includes(namespace);
 }
 
 /** Whether this scope lists the namespace's SecretProviderClassPodStatus objects. */
 export function listsPodStatuses(scope: Scope, namespace: string): boolean {
-  if (!scope.csiIntegration) return false;
-  if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
-  return scope.includes(namespace);
+  return scope.csiIntegration && listsNamespace(scope, namespace);
 }
 
 /** Whether this scope lists a workload (`namespace/Kind/name`): its kind and its namespace. */
 export function listsWorkload(scope: Scope, id: string): boolean {
   const [namespace = '', kind = ''] = id.split('/');
   if (!(scope.workloadKinds as string[]).includes(kind)) return false;
-  if (scope.namespaces && !scope.namespaces.includes(namespace)) return false;
-  return scope.includes(namespace);
+  return listsNamespace(scope, namespace);
 }
 
 export interface ScopeOptions {

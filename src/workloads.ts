@@ -2,6 +2,7 @@ import type { KubernetesObject, V1PodTemplateSpec } from '@kubernetes/client-nod
 import { listAll, resourcePath, type Api, type ResourceType } from './api.js';
 import type { AnnotationNames } from './annotations.js';
 import { statusOf } from './errors.js';
+import { mapLimit } from './map-limit.js';
 import type { Workload, WorkloadKind } from './model.js';
 import { podSpecReferences } from './references.js';
 import { rolloutHealth } from './rollout-health.js';
@@ -152,29 +153,42 @@ export function jobFinished(obj: WorkloadObject): boolean {
   );
 }
 
+/** A kind's lists of several namespaces go this many at a time (the client keeps 4 connections). */
+const namespacesAtOnce = 4;
+
 /**
- * Lists the workloads of every kind in scope, page by page. Argo Rollouts are listed only where
- * the `rollouts.argoproj.io` API exists.
+ * Lists the workloads of every kind in scope, page by page: all of them (cluster-wide, or each
+ * namespace of the scope), or those of `namespaces` only (namespaces in scope, as
+ * `workloadNamespaces` gives them). The kinds one after another, so that a cluster-wide list holds
+ * one page at a time; a kind's namespaces a few at once. Argo Rollouts are listed only where the
+ * `rollouts.argoproj.io` API exists.
  */
 export async function listWorkloads(
   api: Api,
   scope: Scope,
   names: AnnotationNames,
   keyId: string,
+  namespaces?: readonly string[],
 ): Promise<Workload[]> {
+  const where = namespaces ?? scope.namespaces ?? [undefined];
   const out: Workload[] = [];
   for (const kind of scope.workloadKinds) {
     const keep = (obj: WorkloadObject): Workload | undefined => {
       const workload = toWorkload(obj, kind, names, keyId);
       return workload && scope.includes(workload.namespace) ? workload : undefined;
     };
-    try {
-      for (const namespace of scope.namespaces ?? [undefined]) {
-        out.push(...(await listAll(api, workloadPath(kind, namespace), { pageSize: 250 }, keep)));
+    let missing = false;
+    const lists = await mapLimit(where, namespacesAtOnce, async (namespace) => {
+      if (missing) return [];
+      try {
+        return await listAll(api, workloadPath(kind, namespace), { pageSize: 250 }, keep);
+      } catch (err) {
+        if (kind !== 'Rollout' || !isMissingApi(err)) throw err;
+        missing = true;
+        return [];
       }
-    } catch (err) {
-      if (kind !== 'Rollout' || !isMissingApi(err)) throw err;
-    }
+    });
+    for (const list of lists) out.push(...list);
   }
   return out;
 }

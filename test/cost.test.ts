@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
 import {
   Api,
@@ -20,7 +21,8 @@ import { statusOf } from '../src/errors.js';
 import { loadConnection } from '../src/kubeconfig.js';
 import { parseRunFlags, passOptions } from '../src/options.js';
 import { runPass, type PassReport } from '../src/pass.js';
-import { api, container, core, kc, reloaded, World } from './harness.js';
+import type { V1PodSpec } from '@kubernetes/client-node';
+import { api, container, core, kc, reloaded, World, type WorkloadSpec } from './harness.js';
 import { eventually, testNamespace } from './kube.js';
 
 const auto = { 'reloader.stakater.com/auto': 'true' };
@@ -89,8 +91,17 @@ async function auditedPass(
   world: World,
   ...args: string[]
 ): Promise<{ report: PassReport; calls: Call[] }> {
+  return auditedPassWith(audited, world, [`--namespaces=${world.namespace}`, ...args]);
+}
+
+/** One pass with the world's state and Lease, on the audited client, with these flags only. */
+async function auditedPassWith(
+  audited: AuditedApi,
+  world: World,
+  args: string[],
+): Promise<{ report: PassReport; calls: Call[] }> {
   const from = audited.calls.length;
-  const flags = parseRunFlags([...world.baseArgs(), `--namespaces=${world.namespace}`, ...args]);
+  const flags = parseRunFlags([...world.baseArgs(), ...args]);
   const store = await openStateStore(audited, flags.state);
   const report = await runPass({ api: audited, store, now: () => new Date() }, passOptions(flags));
   const failed = report.outcomes.filter((o) => o.outcome.status === 'failed');
@@ -100,6 +111,35 @@ async function auditedPass(
 
 const workloadPath =
   /\/(deployments|statefulsets|daemonsets|cronjobs|jobs|rollouts)(\/|$)|\/apis\/argoproj\.io/;
+
+const workloadPlurals = [
+  'cronjobs',
+  'daemonsets',
+  'deployments',
+  'jobs',
+  'rollouts',
+  'statefulsets',
+];
+
+/**
+ * The workload lists a pass asked for, once each, sorted: `namespace/plural`, or `*\/plural` for
+ * a cluster-wide list (a Rollout list is asked for, and answered 404, where the API is missing).
+ */
+function workloadLists(calls: Call[]): string[] {
+  const list =
+    /^\/apis\/[^/]+\/[^/]+(?:\/namespaces\/([^/]+))?\/(cronjobs|daemonsets|deployments|jobs|rollouts|statefulsets)$/;
+  const out = new Set<string>();
+  for (const c of calls) {
+    const match = c.method === 'GET' ? list.exec(c.path) : null;
+    if (match) out.add(`${match[1] ?? '*'}/${match[2] ?? ''}`);
+  }
+  return [...out].sort();
+}
+
+/** Every kind listed in each of these namespaces (`*`: cluster-wide). */
+function listedIn(...namespaces: string[]): string[] {
+  return namespaces.flatMap((ns) => workloadPlurals.map((p) => `${ns}/${p}`)).sort();
+}
 
 function describeCall(c: Call): string {
   return `${c.method} ${c.path} accept=${c.accept ?? '-'} -> ${c.status} [${c.names.join(',')}]`;
@@ -305,6 +345,159 @@ describe('what a pass costs the API server', () => {
     assert.equal(expiring.expired, 1, 'the API server answered 410 Gone to a continue token');
     assert.ok(expiring.firstPages >= 2, 'the list started again from its first page');
     assert.deepEqual([...listed].sort(), names, 'every object exactly once');
+  });
+});
+
+describe('which workloads a pass lists', () => {
+  /** A node selector that no node of the test control plane has: the pod stays Pending. */
+  const nowhere = { 'polling-reloader.test/no-such-node': 'true' };
+
+  /** A Deployment that auto-reloads on the ConfigMaps it reads. */
+  const reading = (configMap: string, more: Partial<V1PodSpec> = {}): WorkloadSpec => ({
+    annotations: auto,
+    podSpec: { ...more, containers: [container('app', { configMaps: [configMap] })] },
+  });
+
+  /** Two worlds, `a` and `b`, each with ConfigMap `app` and Deployment `web` that reads it. */
+  async function twoNamespaces(t: TestContext): Promise<{ a: World; b: World }> {
+    const a = await World.create(t);
+    const b = await World.create(t);
+    for (const world of [a, b]) {
+      await world.configMap('app', { v: '1' });
+      await world.deployment('web', reading('app'));
+      await settled(world);
+    }
+    return { a, b };
+  }
+
+  const changed = (report: PassReport): string[] =>
+    report.changes.map((c) => `${c.namespace}/${c.kind}/${c.name}`);
+  const rolledIds = (report: PassReport): string[] =>
+    report.outcomes
+      .map(({ reload: { workload: w } }) => `${w.namespace}/${w.kind}/${w.name}`)
+      .sort();
+
+  it('a baseline lists every workload in scope; a change lists and rolls those of its namespace only', async (t) => {
+    const { a, b } = await twoNamespaces(t);
+    // A cluster-wide scope, narrowed to the two namespaces by a label of this test's own.
+    for (const world of [a, b]) {
+      await core.patchNamespace({
+        name: world.namespace,
+        body: [
+          { op: 'add', path: '/metadata/labels/polling-reloader.test~1group', value: a.namespace },
+        ],
+      });
+    }
+    const scope = [`--namespace-selector=polling-reloader.test/group=${a.namespace}`];
+    const audited = auditedApi(t);
+    const baseline = await auditedPassWith(audited, a, scope);
+    assert.equal(baseline.report.baseline, true);
+    assert.deepEqual(
+      workloadLists(baseline.calls),
+      listedIn('*'),
+      `a baseline lists each kind cluster-wide:\n${show(baseline.calls)}`,
+    );
+    assert.equal(baseline.report.workloads, 2, 'the Deployments of both namespaces, no other');
+    assert.equal(baseline.report.workloadNamespaces, undefined);
+    assert.deepEqual(workloadLists((await auditedPassWith(audited, a, scope)).calls), []);
+    const before = {
+      a: await a.template('Deployment', 'web'),
+      b: await b.template('Deployment', 'web'),
+    };
+
+    await a.setConfigMap('app', { v: '2' });
+    const pass = await auditedPassWith(audited, a, scope);
+    assert.deepEqual(changed(pass.report), [`${a.namespace}/ConfigMap/app`]);
+    assert.deepEqual(
+      workloadLists(pass.calls),
+      listedIn(a.namespace),
+      `each kind listed in the changed namespace only:\n${show(pass.calls)}`,
+    );
+    assert.deepEqual(rolledIds(pass.report), [`${a.namespace}/Deployment/web`]);
+    assert.notEqual(await a.template('Deployment', 'web'), before.a, "a's web rolled");
+    assert.equal(await b.template('Deployment', 'web'), before.b, "b's did not");
+    assert.equal(pass.report.workloads, 1, 'the report counts the workloads listed');
+    assert.deepEqual(pass.report.workloadNamespaces, [a.namespace]);
+  });
+
+  it('a rollout paused in one namespace is resumed by a pass whose only change is in another (--namespaces)', async (t) => {
+    const { a, b } = await twoNamespaces(t);
+    await b.configMap('cfg', { v: '1' });
+    const period = { 'deployment.reloader.stakater.com/pause-period': '4s' };
+    const spec = reading('cfg');
+    await b.deployment('paused', { ...spec, annotations: { ...auto, ...period } });
+    const scope = [`--namespaces=${a.namespace},${b.namespace}`];
+    const audited = auditedApi(t);
+    await auditedPassWith(audited, a, scope);
+    await b.setConfigMap('cfg', { v: '2' });
+    assert.deepEqual(rolledIds((await auditedPassWith(audited, a, scope)).report), [
+      `${b.namespace}/Deployment/paused`,
+    ]);
+    await b.setConfigMap('cfg', { v: '3' });
+    const pausing = await auditedPassWith(audited, a, scope);
+    assert.deepEqual(workloadLists(pausing.calls), listedIn(b.namespace), show(pausing.calls));
+    const paused = await b.read('Deployment', 'paused');
+    assert.equal(paused.spec?.paused, true, 'a change inside the period pauses the rollout');
+    const at = paused.metadata?.annotations?.['deployment.reloader.stakater.com/paused-at'] ?? '';
+    await sleep(Math.max(0, Date.parse(at) + 4500 - Date.now()));
+
+    await a.setConfigMap('app', { v: '2' });
+    const resuming = await auditedPassWith(audited, a, scope);
+    assert.deepEqual(
+      changed(resuming.report),
+      [`${a.namespace}/ConfigMap/app`],
+      'a change in a only',
+    );
+    assert.notEqual((await b.read('Deployment', 'paused')).spec?.paused, true, 'resumed');
+    assert.deepEqual(
+      workloadLists(resuming.calls),
+      listedIn(a.namespace, b.namespace),
+      `b is listed for its paused rollout:\n${show(resuming.calls)}`,
+    );
+    assert.deepEqual(
+      rolledIds(resuming.report),
+      [`${a.namespace}/Deployment/web`, `${b.namespace}/Deployment/paused`].sort(),
+    );
+
+    // The state still names the rollout (it was listed paused): a next pass sees it resumed.
+    await auditedPassWith(audited, a, scope);
+    await a.setConfigMap('app', { v: '3' });
+    const later = await auditedPassWith(audited, a, scope);
+    assert.deepEqual(
+      workloadLists(later.calls),
+      listedIn(a.namespace),
+      `nothing pending in b any more:\n${show(later.calls)}`,
+    );
+    assert.deepEqual(rolledIds(later.report), [`${a.namespace}/Deployment/web`]);
+  });
+
+  it('--wait-healthy: a rollout awaited in one namespace holds a batch whose only change is in another', async (t) => {
+    const { a, b } = await twoNamespaces(t);
+    await b.configMap('cfg', { v: '1' });
+    await b.deployment('stuck', reading('cfg', { nodeSelector: nowhere }));
+    const flags = [`--namespaces=${a.namespace},${b.namespace}`, '--wait-healthy'];
+    const audited = auditedApi(t);
+    await auditedPassWith(audited, a, flags);
+    await b.setConfigMap('cfg', { v: '2' });
+    assert.deepEqual(rolledIds((await auditedPassWith(audited, a, flags)).report), [
+      `${b.namespace}/Deployment/stuck`,
+    ]);
+    const before = await a.template('Deployment', 'web');
+
+    await a.setConfigMap('app', { v: '2' });
+    const held = await auditedPassWith(audited, a, flags);
+    assert.deepEqual(changed(held.report), [`${a.namespace}/ConfigMap/app`], 'a change in a only');
+    assert.deepEqual(rolledIds(held.report), [], 'the batch waits');
+    assert.equal(await a.template('Deployment', 'web'), before, "a's web did not roll");
+    assert.deepEqual(
+      held.report.batch.blocking.map((w) => w.id),
+      [`${b.namespace}/Deployment/stuck`],
+    );
+    assert.deepEqual(
+      workloadLists(held.calls),
+      listedIn(a.namespace, b.namespace),
+      `b is listed for the rollout awaited there:\n${show(held.calls)}`,
+    );
   });
 });
 

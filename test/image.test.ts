@@ -77,6 +77,6 @@ describe('production build (the Dockerfile, without Docker)', () => {
       env,
     );
     assert.equal(pass.code, 0, pass.out);
-    assert.match(pass.out, /1 workloads in scope/);
+    assert.match(pass.out, /1 workloads listed \(all in scope\)/);
   });
 });

@@ -163,7 +163,7 @@ function passMetrics(registry: Registry) {
     ),
     workloads: gauge(
       'polling_reloader_workloads',
-      'Workloads listed by the last pass that listed them (a pass that sees no change lists none).',
+      'Workloads listed by the last pass that listed any: all in scope on a baseline, else those of the namespaces of its changes and pending reloads (a pass with neither lists none).',
     ),
     pending: gauge(
       'polling_reloader_pending_changes',
