@@ -365,7 +365,6 @@ describe('which workloads a pass lists', () => {
     for (const world of [a, b]) {
       await world.configMap('app', { v: '1' });
       await world.deployment('web', reading('app'));
-      await settled(world);
     }
     return { a, b };
   }
