@@ -26,5 +26,7 @@ export function keepYoungGenerationSmall(): void {
 export function fullCollector(): () => void {
   process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
   const gc = process.getBuiltinModule('node:vm').runInNewContext('gc') as (options: object) => void;
-  return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  return () => {
+    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  };
 }
