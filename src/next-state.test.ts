@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Source } from './model.js';
-import { nextState } from './pass.js';
+import { nextState } from './next-state.js';
 import type { Reason, Reload } from './plan.js';
 import { reload as fixtureReload, trigger } from './reports/fixtures.test-helper.js';
 import type { ObservedSource } from './state.js';
