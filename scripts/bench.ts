@@ -7,6 +7,10 @@
 //   node_modules/.bin/tsx scripts/bench.ts [--scale 1] [--kubeconfig PATH] [--out FILE.json]
 //     [--cli PATH (default: the package's bin)] [--baseline-cli PATH] [--long-running-seconds 180]
 //     [--skip-populate] [--keep-cluster] [--big-secrets N (default: 200 × scale)] [--plain-node]
+//     [--flat-passes N (default 0: none)]
+//
+// --flat-passes N adds a run of N passes at --interval 1s, a ConfigMap changed every 5th pass: the
+// medians of its RSS samples in the first and the second half say whether memory stays flat.
 //
 // The CLI runs as the image runs it: with the node flags of the Dockerfile's ENTRYPOINT and the
 // environment of its last stage (see scripts/image-runtime.ts); --plain-node runs plain `node CLI`.
@@ -54,6 +58,7 @@ interface Options {
   keepCluster: boolean;
   bigSecrets: number | undefined;
   plainNode: boolean;
+  flatPasses: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -70,6 +75,7 @@ function parseOptions(argv: string[]): Options {
       'keep-cluster': { type: 'boolean', default: false },
       'big-secrets': { type: 'string' },
       'plain-node': { type: 'boolean', default: false },
+      'flat-passes': { type: 'string', default: '0' },
     },
   });
   const baselineCli = values['baseline-cli'];
@@ -84,6 +90,7 @@ function parseOptions(argv: string[]): Options {
     keepCluster: values['keep-cluster'],
     bigSecrets: bigSecretsOption(values['big-secrets']),
     plainNode: values['plain-node'],
+    flatPasses: wholeNumber('--flat-passes', values['flat-passes']),
   };
 }
 
@@ -95,9 +102,12 @@ function builtCli(): string {
 }
 
 function bigSecretsOption(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
+  return text === undefined ? undefined : wholeNumber('--big-secrets', text);
+}
+
+function wholeNumber(flag: string, text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new Error('--big-secrets needs a whole number');
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${flag} needs a whole number`);
   return value;
 }
 
@@ -868,22 +878,31 @@ async function until(test: () => boolean, timeoutMs: number, what: string): Prom
   }
 }
 
-/** `run --interval 10s` for --long-running-seconds, on the state of the steps before it. */
-async function longRunning(bench: Bench, state: string): Promise<{ step: Step; detail: LongRun }> {
+/** The CLI in the long-running mode, watched. */
+function startLongRunning(
+  bench: Bench,
+  state: string,
+  interval: string,
+): { child: ChildProcess; watched: Watched; done: Promise<{ code: number | null }> } {
   const { nodeFlags, env } = bench.runtime;
-  const cli = [bench.options.cli, ...cliArgs(bench, state, `--interval=${intervalSeconds}s`)];
-  const before = await snapshot(bench);
-  const started = performance.now();
+  const cli = [bench.options.cli, ...cliArgs(bench, state, `--interval=${interval}`)];
   const child = spawn(process.execPath, [...nodeFlags, ...cli], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
   });
   children.set(child, false);
   const done = finished(child, onceTimeoutMs);
-  // Awaited below; until then a failed spawn must not be an unhandled rejection.
+  // Awaited by the caller; until then a failed spawn must not be an unhandled rejection.
   done.catch(() => undefined);
   if (child.pid === undefined) throw new Error('long-running: the CLI did not start');
-  const watched = new Watched(child.pid, child.stderr);
+  return { child, watched: new Watched(child.pid, child.stderr), done };
+}
+
+/** `run --interval 10s` for --long-running-seconds, on the state of the steps before it. */
+async function longRunning(bench: Bench, state: string): Promise<{ step: Step; detail: LongRun }> {
+  const before = await snapshot(bench);
+  const started = performance.now();
+  const { child, watched, done } = startLongRunning(bench, state, `${intervalSeconds}s`);
   try {
     const { ticks, samples } = await drive(bench, child, watched, started);
     stop(child, 'SIGTERM');
@@ -899,6 +918,58 @@ async function longRunning(bench: Bench, state: string): Promise<{ step: Step; d
     watched.stop();
     stop(child);
   }
+}
+
+interface FlatRun {
+  passes: number;
+  changes: number;
+  firstHalfMedianMiB: number;
+  secondHalfMedianMiB: number;
+  maxMiB: number;
+  lastMiB: number;
+}
+
+/** `run --interval 1s` for --flat-passes passes, a ConfigMap changed after every 5th. */
+async function flatRun(bench: Bench, state: string): Promise<FlatRun> {
+  const passes = bench.options.flatPasses;
+  const { child, watched, done } = startLongRunning(bench, state, '1s');
+  try {
+    let changes = 0;
+    while (watched.passes < passes) {
+      if (child.exitCode !== null) throw new Error(`flat: exit code ${child.exitCode}`);
+      if (watched.passes >= (changes + 1) * 5) {
+        changes += 1;
+        const cm = placed('cm', changes % bench.counts.configMaps, bench.counts);
+        await changeData(bench.admin, 'configmaps', cm, { rev: stamp() });
+      }
+      await sleep(100);
+    }
+    stop(child, 'SIGTERM');
+    const { code } = await done;
+    if (code !== 0) throw new Error(`flat: exit code ${code}:\n${tail(watched.log)}`);
+    const mib = watched.rssKiB.map((kib) => kib / 1024);
+    const half = Math.floor(mib.length / 2);
+    return {
+      passes: watched.passes,
+      changes,
+      firstHalfMedianMiB: median(mib.slice(0, half)),
+      secondHalfMedianMiB: median(mib.slice(half)),
+      maxMiB: Math.max(...mib),
+      lastMiB: mib[mib.length - 1] ?? NaN,
+    };
+  } finally {
+    watched.stop();
+    stop(child);
+  }
+}
+
+function flatLine(f: FlatRun): string {
+  return (
+    `flat: ${f.passes} passes at --interval 1s (${f.changes} ConfigMap changes, one after every ` +
+    `5th pass): RSS median ${fixed(f.firstHalfMedianMiB, 0)} MiB in the first half, ` +
+    `${fixed(f.secondHalfMedianMiB, 0)} MiB in the second; max ${fixed(f.maxMiB, 0)}, ` +
+    `last ${fixed(f.lastMiB, 0)} MiB`
+  );
 }
 
 /** Waits for the first pass, makes the changes, and returns the CPU ticks used at the end. */
@@ -1180,7 +1251,14 @@ async function setUp(options: Options, kubeconfig: string, tmp: string): Promise
   };
 }
 
-async function measure(bench: Bench): Promise<{ steps: Step[]; floor: Step; long: LongRun }> {
+interface Results {
+  steps: Step[];
+  floor: Step;
+  long: LongRun;
+  flat: FlatRun | undefined;
+}
+
+async function measure(bench: Bench): Promise<Results> {
   const { cli, baselineCli } = bench.options;
   const state = join(bench.tmp, 'state.json');
   warn('measuring the floor');
@@ -1202,7 +1280,10 @@ async function measure(bench: Bench): Promise<{ steps: Step[]; floor: Step; long
   warn(`measuring the long-running mode for ${bench.options.longRunningSeconds} s`);
   const { step, detail } = await longRunning(bench, state);
   steps.push(step);
-  return { steps, floor: floorStep, long: detail };
+  const { flatPasses } = bench.options;
+  if (flatPasses > 0) warn(`measuring ${flatPasses} passes at --interval 1s`);
+  const flat = flatPasses > 0 ? await flatRun(bench, state) : undefined;
+  return { steps, floor: floorStep, long: detail, flat };
 }
 
 /** Synchronous clean-ups, last registered first: run by main's `finally`, or on a signal. */
@@ -1239,12 +1320,9 @@ async function main(): Promise<number> {
   }
 }
 
-function report(
-  bench: Bench,
-  host: Machine,
-  r: { steps: Step[]; floor: Step; long: LongRun },
-): void {
+function report(bench: Bench, host: Machine, r: Results): void {
   const out = [markdown(r.steps, r.floor), '', longRunLine(r.long)];
+  if (r.flat) out.push(flatLine(r.flat));
   for (const step of r.steps) if (step.check) out.push(`check, ${step.name}: ${step.check}`);
   out.push(...notes.map((n) => `note: ${n}`), runtimeLine(bench.runtime), machineLine(host));
   process.stdout.write(`${out.join('\n')}\n`);
@@ -1255,6 +1333,7 @@ function report(
     counts,
     steps: r.steps,
     longRunning: r.long,
+    flat: r.flat,
     failures,
     notes,
     runtime: bench.runtime,
