@@ -275,11 +275,6 @@ export interface ListOptions {
   accept?: string;
   /** Reads a page in protobuf (which `accept` then asks for) as its JSON would read. */
   protobuf?: ((body: Buffer) => ListPage<unknown>) | undefined;
-  /**
-   * Awaited before the items of a page are kept: what `keep` needs may still be loading when the
-   * first page is asked for.
-   */
-  ready?: Promise<unknown> | undefined;
 }
 
 /**
@@ -325,7 +320,6 @@ async function listPage<U>(
       fieldSelector: options.fieldSelector,
     },
   });
-  await options.ready;
   for (const item of page.items ?? []) {
     const kept = keep(item);
     if (kept !== undefined) out.push(kept);

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import type { Adapter } from 'lowdb';
 import { readOptional, resourcePath, resources, type Api } from './api.js';
 import { statusOf, UsageError } from './errors.js';
 import { LastRead } from './last-read.js';
+import { stateFingerprint, type StatePeek } from './fingerprint.js';
 import {
   fileStateStore,
   LowStateStore,
+  peekOf,
   UnreadableState,
+  type StateAdapter,
   type StateData,
   type StateStore,
 } from './state.js';
@@ -36,7 +38,7 @@ export function parseConfigMapLocation(
  * resourceVersion it read (two writers cannot both win), then deletes the old parts, so a reader
  * never mixes two generations.
  */
-export class ConfigMapAdapter implements Adapter<unknown> {
+export class ConfigMapAdapter implements StateAdapter {
   private head: V1ConfigMap | undefined;
   private readonly last = new LastRead();
 
@@ -106,7 +108,7 @@ export class ConfigMapAdapter implements Adapter<unknown> {
         labels: managedBy,
         resourceVersion: this.head?.metadata?.resourceVersion,
       },
-      data: { generation, parts: String(parts) },
+      data: { generation, parts: String(parts), ...headOf(data as StateData) },
     };
     try {
       // The head carries the resourceVersion it read: sending it again is safe.
@@ -131,6 +133,11 @@ export class ConfigMapAdapter implements Adapter<unknown> {
     const version = this.head.metadata?.resourceVersion;
     if (version) this.last.remember(version, data);
     if (old) await this.deleteParts(old);
+  }
+
+  /** The head ConfigMap alone: what a pass needs to tell that nothing moved (see fingerprint.ts). */
+  async peek(): Promise<StatePeek | undefined> {
+    return peekOf((await this.get(this.name))?.data);
   }
 
   /** The state's text in parts of `chunkBytes` characters, made as they are written. */
@@ -235,4 +242,10 @@ export async function openStateStore(
   return location
     ? configMapStateStore(api, location.namespace, location.name, { readOnly })
     : fileStateStore(state, readOnly);
+}
+
+/** What the head ConfigMap says of the state besides its layout: see `peek`. */
+function headOf(data: StateData): Record<string, string> {
+  const fingerprint = stateFingerprint(data);
+  return fingerprint ? { keyId: data.keyId, savedAt: data.savedAt, fingerprint } : {};
 }

@@ -7,8 +7,9 @@ import type { Change, Source, Workload } from './model.js';
 import { stashPrefix } from './job-stash.js';
 import { reloaderShaRequest, type ReloaderShaRequest } from './reloader-records.js';
 import { listsEntry, resolveScope, type Scope } from './scope.js';
-import { listPodStatuses, listSources, type Comparing } from './sources.js';
-import type { StateData, StateStore } from './state.js';
+import { listingFingerprint, type StatePeek } from './fingerprint.js';
+import { hashSources, listPodStatuses, listSourceMetadata } from './sources.js';
+import type { Loaded, StateData, StateStore } from './state.js';
 import { listWorkloads } from './workloads.js';
 import type { PassDeps, PassOptions } from './pass.js';
 
@@ -29,70 +30,125 @@ export interface Observed {
   reloaderHashes: Map<string, string> | undefined;
   /** `--enable-csi-integration`: the SecretProviderClassPodStatus objects listed. */
   podStatuses: PodStatus[] | undefined;
+  /**
+   * Nothing moved since the state was saved, as its head says (see fingerprint.ts): `previous`
+   * is that head alone, without its entries, and there is nothing to save.
+   */
+  unchanged?: boolean;
 }
 
-/** The hash key, the observed state, and the sources in scope compared with it. */
+/**
+ * The hash key, the observed state, and the sources in scope compared with it. The sources are
+ * listed (metadata only) while the hash key and the state are read. When the state's head says
+ * that nothing is pending and fingerprints entries that are exactly what was listed, nothing
+ * moved: the pass is done without reading the rest of the state (`unchanged`).
+ */
 export async function observe(deps: PassDeps, options: PassOptions): Promise<Observed> {
   const { api, store } = deps;
   const names = options.plan.names;
-  const loading = loadState(deps, options);
-  // Its failure is the pass's, thrown below; it must not also be an unhandled rejection meanwhile.
-  loading.catch(() => undefined);
+  const keying = loadHasher(deps, options);
+  const peeking = store.peek?.() ?? Promise.resolve(undefined);
+  // Without a head to compare with, the whole state is read at once, while the lists go on.
+  const early = peeking.then((peek) => (peek ? undefined : store.load()));
+  // Their failures are the pass's, thrown below; not unhandled rejections meanwhile.
+  for (const p of [keying, early]) p.catch(() => undefined);
   const scope = await resolveScope(api, options.scope);
+  const own = ownObjects(store, options.hashKey);
+  const [hasher, peek, listed] = await Promise.all([
+    keying,
+    peeking,
+    listSourceMetadata(api, scope, names, own),
+  ]);
+  if (peek && unchanged(peek, hasher, listed, scope))
+    return unchangedPass(peek, hasher, scope, listed);
+  const loaded = (await early) ?? (await store.load());
+  return compare(deps, options, { hasher, scope, listed, ...stateFor(hasher, loaded, store) });
+}
+
+/** The listed sources hashed and compared with the whole state read. */
+async function compare(
+  { api }: PassDeps,
+  options: PassOptions,
+  seen: Pick<Observed, 'hasher' | 'scope' | 'previous' | 'stateProblem'> & { listed: Source[] },
+): Promise<Observed> {
+  const { hasher, scope, previous, listed } = seen;
+  const names = options.plan.names;
   // A baseline lists the workloads first, so that the content of the sources their Reloader
   // records name (and of those only) is also hashed as Reloader hashes it, while it is read.
-  const comparing = loading.then(async ({ hasher, previous }): Promise<Comparing> => {
-    const early =
-      !previous && options.webhookUrl === undefined
-        ? await listWorkloads(api, scope, names, hasher.keyId)
-        : undefined;
-    const reloader = early && reloaderShaRequest(early);
-    return { hasher, observed: previous?.sources ?? {}, reloader, early };
-  });
-  // The lists of sources are asked for at once: their first pages are on their way while the
-  // state is read and parsed (what a steady pass does besides listing).
-  const own = ownObjects(store, options.hashKey);
-  const [{ hasher, previous, stateProblem }, { observed, reloader, early }, sources] =
-    await Promise.all([loading, comparing, listSources(api, scope, names, comparing, own)]);
+  const workloads =
+    !previous && options.webhookUrl === undefined
+      ? await listWorkloads(api, scope, names, hasher.keyId)
+      : undefined;
+  const reloader = workloads && reloaderShaRequest(workloads);
+  const observed = previous?.sources ?? {};
+  const sources = await hashSources(api, scope, names, listed, { hasher, observed, reloader });
   const podStatuses = await listSecretProviderClasses(api, scope, hasher, {
     previous,
     sources,
     reloader,
   });
   const sameSelector = previous?.labelSelector === options.scope.resourceLabelSelector;
-  const listed = listsEntry(scope, sameSelector);
-  const changes = previous ? detectChanges(observed, sources, listed) : [];
+  const listedEntry = listsEntry(scope, sameSelector);
   return {
-    hasher,
-    previous,
-    stateProblem,
-    scope,
+    ...seen,
     sources,
-    changes,
-    listed,
-    workloads: early,
+    changes: previous ? detectChanges(observed, sources, listedEntry) : [],
+    listed: listedEntry,
+    workloads,
     reloaderHashes: reloader?.found,
     podStatuses,
   };
 }
 
-/** The hash key and the observed state, unless it was made with another key. */
-async function loadState(
-  { api, store }: PassDeps,
-  options: PassOptions,
-): Promise<{ hasher: Hasher; previous: StateData | undefined; stateProblem: string | undefined }> {
+/**
+ * Whether the stored state says exactly what was listed, and nothing else: made with this hash
+ * key, for this label selector, with nothing pending (only such a state has a fingerprint), and
+ * not a CSI scope (its pod statuses are listed apart, and only the whole state has them).
+ */
+function unchanged(peek: StatePeek, hasher: Hasher, listed: Source[], scope: Scope): boolean {
+  if (scope.csiIntegration || peek.keyId !== hasher.keyId) return false;
+  return peek.fingerprint === listingFingerprint(listed, scope.resourceLabelSelector);
+}
+
+/**
+ * A pass that saw nothing move: no change, nothing pending, nothing to save. Its previous state
+ * is the head alone (no entries were read; `unchanged` says so to whoever would build on them).
+ */
+function unchangedPass(peek: StatePeek, hasher: Hasher, scope: Scope, listed: Source[]): Observed {
+  const { keyId, savedAt } = peek;
+  const labelSelector = scope.resourceLabelSelector;
+  return {
+    hasher,
+    previous: { version: 1, keyId, savedAt, sources: {}, labelSelector },
+    stateProblem: undefined,
+    scope,
+    sources: listed,
+    changes: [],
+    listed: () => false,
+    workloads: undefined,
+    reloaderHashes: undefined,
+    podStatuses: undefined,
+    unchanged: true,
+  };
+}
+
+/** The hash key's hasher. */
+async function loadHasher({ api }: PassDeps, options: PassOptions): Promise<Hasher> {
   const { namespace, name } = options.hashKey;
-  // Neither needs the other: read at once.
-  const [key, loaded] = await Promise.all([
-    loadHashKey(api, namespace, name, !options.dryRun),
-    store.load(),
-  ]);
-  const hasher = new Hasher(key.key);
+  return new Hasher((await loadHashKey(api, namespace, name, !options.dryRun)).key);
+}
+
+/** The observed state, unless it was made with another key. */
+function stateFor(
+  hasher: Hasher,
+  loaded: Loaded,
+  store: StateStore,
+): { previous: StateData | undefined; stateProblem: string | undefined } {
   if (loaded.data && loaded.data.keyId !== hasher.keyId) {
     const stateProblem = `state ${store.location} was made with another hash key: recording a new baseline`;
-    return { hasher, previous: undefined, stateProblem };
+    return { previous: undefined, stateProblem };
   }
-  return { hasher, previous: loaded.data, stateProblem: loaded.problem };
+  return { previous: loaded.data, stateProblem: loaded.problem };
 }
 
 /**

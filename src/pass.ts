@@ -202,6 +202,8 @@ async function act(
   const outcomes = options.webhookUrl
     ? []
     : await reloadBatch(deps, options, { keyId: hasher.keyId, now, report });
+  // Nothing moved and nothing is pending: the stored state says it all already.
+  if (seen.unchanged) return;
   const failed = report.outcomes.filter((o) => o.outcome.status === 'failed').map((o) => o.reload);
   const heldBack = batch.held.map((h) => h.reload);
   const observed = previous?.sources ?? {};

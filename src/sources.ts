@@ -37,10 +37,9 @@ const contentPageSize = 50;
 const listNamespaceAbove = 20;
 
 /**
- * What the listed sources are compared with and hashed by, which may still be loading when the
- * lists are asked for: the hash key, the observed state's entries, and on a baseline the sources
- * whose content is also to be hashed as Reloader hashes it (`reloader`, with the workloads listed
- * for it, `early`).
+ * What the listed sources are compared with and hashed by: the hash key, the observed state's
+ * entries, and on a baseline the sources whose content is also to be hashed as Reloader hashes it
+ * (`reloader`, with the workloads listed for it, `early`).
  */
 export interface Comparing {
   hasher: Hasher;
@@ -50,37 +49,56 @@ export interface Comparing {
 }
 
 /**
- * Every ConfigMap and Secret in scope, with its keyed hash. The objects are listed as metadata
- * only; the content is read (and hashed, then dropped) only for those whose uid or
- * resourceVersion moved since the observed state, so a pass where nothing changed reads no data.
- * What `exclude` says is not a source (the state's own ConfigMaps) is left out before any read.
- * With `reloader` (a baseline), the content read of the sources it wants is also hashed as
- * Reloader hashes it, into `reloader.found`: in memory, for this pass only. The first pages are
- * asked for at once; they are read once `comparing` is known.
+ * Every ConfigMap and Secret in scope, from their metadata only (names, uids, resourceVersions,
+ * the reloader's annotations), their hash still to be known (''). What `exclude` says is not a
+ * source (the state's own ConfigMaps) is left out. The kinds are listed at once: while this
+ * process reads a page of one, the API server prepares the next page of the other (a list's
+ * pages can only be asked for one after another).
  */
-export async function listSources(
+export async function listSourceMetadata(
   api: Api,
   scope: Scope,
   names: AnnotationNames,
-  comparing: Promise<Comparing>,
   exclude: (source: Source) => boolean = () => false,
 ): Promise<Source[]> {
-  // The kinds are listed at once: while this process parses a page of one, the API server
-  // prepares the next page of the other (a list's pages can only be asked for one after another).
+  const kinds = await Promise.all(
+    scope.sourceKinds.map((kind) => listMetadata(api, scope, kind, names)),
+  );
+  return kinds.flat().filter((source) => !exclude(source));
+}
+
+/**
+ * The listed sources with their keyed hashes. One whose uid and resourceVersion are those of its
+ * state entry takes the entry's hash, and the entry's strings for both, so that the copies parsed
+ * from the pages go with them; the content of the others, which moved, is read (and hashed, then
+ * dropped), so a pass where nothing changed reads no data. With `reloader` (a baseline), the
+ * content read of the sources it wants is also hashed as Reloader hashes it, into
+ * `reloader.found`: in memory, for this pass only.
+ */
+export async function hashSources(
+  api: Api,
+  scope: Scope,
+  names: AnnotationNames,
+  listed: Source[],
+  { hasher, observed, reloader }: Comparing,
+): Promise<Source[]> {
   const kinds = await Promise.all(
     scope.sourceKinds.map(async (kind) => {
-      const listed = await listMetadata(api, scope, kind, names, comparing);
       const out: Source[] = [];
       const moved: Source[] = [];
-      let count = 0;
       for (const source of listed) {
-        if (exclude(source)) continue;
-        count++;
-        if (source.hash) out.push(source);
-        else moved.push(source);
+        if (source.kind !== kind) continue;
+        const before = observed[sourceId(source)];
+        if (before?.uid !== source.uid || before.resourceVersion !== source.resourceVersion) {
+          moved.push(source);
+          continue;
+        }
+        source.uid = before.uid;
+        source.resourceVersion = before.resourceVersion;
+        source.hash = before.hash;
+        out.push(source);
       }
-      const movedAll = moved.length > count / 2;
-      const { hasher, reloader } = await comparing;
+      const movedAll = moved.length > (out.length + moved.length) / 2;
       const how = { hasher, names, kind, reloader };
       out.push(...(await readContent(api, scope, how, moved, movedAll)));
       return out;
@@ -89,37 +107,16 @@ export async function listSources(
   return kinds.flat();
 }
 
-/**
- * The sources of one kind, from their metadata. One whose uid and resourceVersion are those of its
- * state entry takes the entry's hash, and the entry's strings for both, so that the copies parsed
- * from the page go with the page; the others (their hash left empty) have moved, and their content
- * is read.
- */
+/** The sources of one kind, from their metadata, their hash left empty. */
 async function listMetadata(
   api: Api,
   scope: Scope,
   kind: ContentKind,
   names: AnnotationNames,
-  comparing: Promise<Comparing>,
 ): Promise<Source[]> {
-  let observed: Record<string, ObservedSource> = {};
-  const ready = comparing.then((c) => {
-    observed = c.observed;
-  });
-  // Awaited by each page; should no page await it, its failure is still the pass's (`comparing`).
-  ready.catch(() => undefined);
-  const keep = (item: Item): Source | undefined => {
-    const source = toSource(kind, item.metadata, names, '');
-    const before = source && observed[sourceId(source)];
-    if (!source || before?.uid !== source.uid || before.resourceVersion !== source.resourceVersion)
-      return source;
-    source.uid = before.uid;
-    source.resourceVersion = before.resourceVersion;
-    source.hash = before.hash;
-    return source;
-  };
   // Of the annotations, only the reloader's two are read from the list.
   const wanted = (key: string): boolean => key === names.ignore || key === names.match;
+  const keep = (item: Item): Source | undefined => toSource(kind, item.metadata, names, '');
   const out: Source[] = [];
   for (const namespace of scope.namespaces ?? [undefined]) {
     const page = await listAll(
@@ -129,7 +126,6 @@ async function listMetadata(
         labelSelector: scope.resourceLabelSelector,
         accept: metadataListProtobufAccept,
         protobuf: (body) => decodeMetadataList(body, wanted),
-        ready,
       },
       keep,
     );

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { stateFingerprint } from './fingerprint.js';
 import { fileStateStore, type ObservedSource, type StateData } from './state.js';
 
 function state(sources: number): StateData {
@@ -35,5 +36,25 @@ describe('fileStateStore', () => {
       'edited in place',
     );
     assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), state(1));
+  });
+
+  it('peeks at the head of a state with nothing pending, without its entries', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'state-test-'));
+    t.after(() => rm(dir, { recursive: true }));
+    const path = join(dir, 'state.json');
+    const store = await fileStateStore(path);
+    assert.equal(await store.peek?.(), undefined, 'no state yet');
+    await store.save(state(3));
+    const peek = await store.peek?.();
+    assert.equal(peek?.keyId, 'k');
+    assert.equal(peek.fingerprint, stateFingerprint(state(3)));
+    assert.equal('fingerprint' in ((await (await fileStateStore(path)).load()).data ?? {}), false);
+
+    await store.save({ ...state(3), heldBack: { 'ns/Deployment/web': 'then' } });
+    assert.equal(await store.peek?.(), undefined, 'pending: only the whole state says what');
+    await writeFile(path, JSON.stringify(state(3), null, 2));
+    assert.equal(await store.peek?.(), undefined, 'a state written before fingerprints');
+    await writeFile(path, '{"version":1,"keyId":');
+    assert.equal(await store.peek?.(), undefined, 'unreadable: load says why');
   });
 });

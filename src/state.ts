@@ -3,6 +3,7 @@ import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:
 import { basename, dirname, join } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { UsageError } from './errors.js';
+import { stateFingerprint, type StatePeek } from './fingerprint.js';
 import { LastRead } from './last-read.js';
 import { stateText } from './state-text.js';
 
@@ -55,9 +56,17 @@ export interface StateStore {
   readonly location: string;
   load(): Promise<Loaded>;
   save(data: StateData): Promise<void>;
+  /**
+   * The stored state's head alone (see fingerprint.ts), read without the entries: undefined when
+   * there is none, or it has no fingerprint, or it cannot be read (then `load` says why).
+   */
+  peek?(): Promise<StatePeek | undefined>;
   /** Whether a ConfigMap or Secret is one of the store's own objects, never a source. */
   owns?(object: { kind: string; namespace: string; name: string }): boolean;
 }
+
+/** A lowdb adapter that can also read the head of what it stores. */
+export type StateAdapter = Adapter<unknown> & { peek?(): Promise<StatePeek | undefined> };
 
 /** A state that exists but cannot be used; anything else a read throws is a fault to report. */
 export class UnreadableState extends Error {
@@ -74,7 +83,7 @@ export class LowStateStore implements StateStore {
    */
   constructor(
     readonly location: string,
-    adapter: Adapter<unknown>,
+    private readonly adapter: StateAdapter,
     private readonly setAside: () => Promise<string>,
     readonly options: { readOnly?: boolean; owns?: StateStore['owns'] } = {},
   ) {
@@ -105,6 +114,14 @@ export class LowStateStore implements StateStore {
       data: undefined,
       problem: `state ${this.location} is unreadable: ${problem}; ${kept ? `kept as ${kept}` : 'a run that is not a dry run keeps it aside'}`,
     };
+  }
+
+  async peek(): Promise<StatePeek | undefined> {
+    try {
+      return await this.adapter.peek?.();
+    } catch {
+      return undefined;
+    }
   }
 
   async save(data: StateData): Promise<void> {
@@ -142,7 +159,7 @@ export async function fileStateStore(path: string, readOnly = false): Promise<St
  * the heap; a state of 20k sources is some 4 MB of text). Written a piece at a time to a temporary
  * file, synced, then renamed over it: a crash leaves the old state or the new, never a part.
  */
-class StateFile implements Adapter<unknown> {
+class StateFile implements StateAdapter {
   private readonly last = new LastRead();
 
   constructor(private readonly path: string) {}
@@ -161,6 +178,8 @@ class StateFile implements Adapter<unknown> {
       const kept = this.last.get(version);
       if (kept !== undefined) return kept;
       const data = JSON.parse((await handle.readFile()).toString('utf8')) as unknown;
+      // The fingerprint is the file's, for `peek`: not part of the state a pass compares.
+      if (typeof data === 'object' && data !== null) Reflect.deleteProperty(data, 'fingerprint');
       this.last.remember(version, data);
       return data;
     } finally {
@@ -174,7 +193,8 @@ class StateFile implements Adapter<unknown> {
     try {
       const handle = await open(temporary, 'w');
       try {
-        for (const piece of stateText(data as StateData)) await handle.write(piece);
+        for (const piece of stateText(withFingerprint(data as StateData)))
+          await handle.write(piece);
         await handle.datasync();
       } finally {
         await handle.close();
@@ -187,6 +207,39 @@ class StateFile implements Adapter<unknown> {
     // What was written is what the next read would parse: kept, instead of read back.
     this.last.remember(fileVersion(await stat(this.path, { bigint: true })), data);
   }
+
+  /** The first line of the file, which holds the head fields (stateText writes them first). */
+  async peek(): Promise<StatePeek | undefined> {
+    const handle = await open(this.path, 'r');
+    try {
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(peekBytes), 0, peekBytes, 0);
+      const line = buffer.toString('utf8', 0, bytesRead).split('\n', 1)[0] ?? '';
+      const end = line.indexOf(',"sources":{');
+      return end < 0 ? undefined : peekOf(JSON.parse(`${line.slice(0, end)}}`) as unknown);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** Enough for the head fields and the first entry of the file. */
+const peekBytes = 16 * 1024;
+
+/** The state with its fingerprint among the head fields, before the entries. */
+function withFingerprint(data: StateData): StateData & { fingerprint?: string } {
+  const fingerprint = stateFingerprint(data);
+  if (fingerprint === undefined) return data;
+  // Assigned onto the head fields, so that they come first in the file, the fingerprint with them.
+  const { version, keyId, savedAt } = data;
+  return Object.assign({ version, keyId, savedAt, fingerprint }, data);
+}
+
+/** A head, if it has what a peek needs. */
+export function peekOf(head: unknown): StatePeek | undefined {
+  const h = head as Partial<Record<keyof StatePeek, unknown>> | null;
+  if (typeof h?.keyId !== 'string' || typeof h.savedAt !== 'string') return undefined;
+  if (typeof h.fingerprint !== 'string') return undefined;
+  return { keyId: h.keyId, savedAt: h.savedAt, fingerprint: h.fingerprint };
 }
 
 /** The version of a state file: a write replaces the file (a new inode). */
