@@ -51,7 +51,7 @@ export async function observe(deps: PassDeps, options: PassOptions): Promise<Obs
   // Without a head to compare with, the whole state is read at once, while the lists go on.
   const early = peeking.then((peek) => (peek ? undefined : store.load()));
   // Their failures are the pass's, thrown below; not unhandled rejections meanwhile.
-  for (const p of [keying, early]) p.catch(() => undefined);
+  for (const p of [keying, peeking, early]) p.catch(() => undefined);
   const scope = await resolveScope(api, options.scope);
   const own = ownObjects(store, options.hashKey);
   const [hasher, peek, listed] = await Promise.all([
