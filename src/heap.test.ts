@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fullCollector } from './heap.js';
+import { fullCollector, majorCollector } from './heap.js';
 
 describe('fullCollector', () => {
   it('collects the garbage of a pass at once, without --expose-gc on the command line', () => {
@@ -26,5 +26,16 @@ describe('fullCollector', () => {
     collect();
     // A plain full collection keeps nearly all of it (pooled pages); this one returns most.
     assert.ok(process.memoryUsage.rss() < before + (held - before) / 2);
+  });
+
+  it('a major collection between phases frees what a phase let go of', () => {
+    const collect = majorCollector();
+    const phase: { copies?: unknown[] } = {
+      copies: Array.from({ length: 200_000 }, (_, i) => ({ i })),
+    };
+    const held = process.memoryUsage().heapUsed;
+    delete phase.copies;
+    collect();
+    assert.ok(process.memoryUsage().heapUsed < held - 4 * 2 ** 20);
   });
 });

@@ -12,6 +12,21 @@ export function keepYoungGenerationSmall(): void {
   process.getBuiltinModule('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
 }
 
+type Gc = (options: object) => void;
+
+let exposed: Gc | undefined;
+
+/**
+ * V8's `gc`, which only `--expose-gc` exposes; set at run time, the flag applies to contexts made
+ * after, hence the new context.
+ */
+function exposedGc(): Gc {
+  if (exposed) return exposed;
+  process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
+  exposed = process.getBuiltinModule('node:vm').runInNewContext('gc') as Gc;
+  return exposed;
+}
+
 /**
  * A function that runs a full garbage collection, for the long-running mode to call between
  * passes. A pass leaves its garbage in the old generation (the pages of its lists survive a few
@@ -20,13 +35,23 @@ export function keepYoungGenerationSmall(): void {
  * stayed resident until one did, and the next pass's garbage grew on top. The "last resort"
  * collection also compacts and hands the freed pages back to the system: a plain one keeps them
  * pooled for reuse, some 12 MiB of resident memory between passes at 20k sources (RSS median
- * 126 -> 97 MiB). `gc` is only exposed by `--expose-gc`; set at run time, it applies to contexts
- * made after, hence the new context.
+ * 126 -> 97 MiB).
  */
 export function fullCollector(): () => void {
-  process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
-  const gc = process.getBuiltinModule('node:vm').runInNewContext('gc') as (options: object) => void;
+  const gc = exposedGc();
   return () => {
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  };
+}
+
+/**
+ * A function that runs a major garbage collection, for a pass to call where it has just let go
+ * of much (see observe.ts): the pages it frees are kept for what the pass allocates next, so the
+ * rest of the pass grows from what is live, not from what was.
+ */
+export function majorCollector(): () => void {
+  const gc = exposedGc();
+  return () => {
+    gc({ type: 'major', execution: 'sync' });
   };
 }

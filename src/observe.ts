@@ -67,7 +67,7 @@ export async function observe(deps: PassDeps, options: PassOptions): Promise<Obs
 
 /** The listed sources hashed and compared with the whole state read. */
 async function compare(
-  { api }: PassDeps,
+  { api, collect }: PassDeps,
   options: PassOptions,
   seen: Pick<Observed, 'hasher' | 'scope' | 'previous' | 'stateProblem'> & { listed: Source[] },
 ): Promise<Observed> {
@@ -82,6 +82,10 @@ async function compare(
   const reloader = workloads && reloaderShaRequest(workloads);
   const observed = previous?.sources ?? {};
   const sources = await hashSources(api, scope, names, listed, { hasher, observed, reloader });
+  // The lists' own copies of the uids and resourceVersions, and the text of the state just
+  // parsed, are garbage now: collected here, they are not what the rest of the pass grows on (a
+  // pass with a change peaked ~15 MiB higher at 20k sources).
+  collect?.();
   const podStatuses = await listSecretProviderClasses(api, scope, hasher, {
     previous,
     sources,

@@ -51,6 +51,8 @@ export interface PassDeps {
    * lost the Lease), so that a paused former holder cannot put back an older state.
    */
   holdsLease?: () => boolean;
+  /** A major garbage collection, run where a pass has just let go of much (see observe.ts). */
+  collect?: () => void;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Api } from './api.js';
 import { notActing, type Outcome } from './apply.js';
 import { describeListed, describeReload, describeTrigger, formatPlan } from './explain.js';
 import { formatAddress, startHealthServer, type Health, type ListenAddress } from './health.js';
-import { fullCollector } from './heap.js';
+import { fullCollector, majorCollector } from './heap.js';
 import { message, UsageError } from './errors.js';
 import type { LeaseLock } from './lease.js';
 import type { Logger } from './log.js';
@@ -258,7 +258,14 @@ async function pass(
   holdsLease: () => boolean,
 ): Promise<PassReport> {
   const report = await runPass(
-    { api: deps.api, store: deps.store, now: () => new Date(), canAct, holdsLease },
+    {
+      api: deps.api,
+      store: deps.store,
+      now: () => new Date(),
+      canAct,
+      holdsLease,
+      collect: majorCollector(),
+    },
     deps.options,
   );
   if (!deps.options.dryRun) logReport(deps.log, report);

@@ -208,8 +208,12 @@ class StateFile implements StateAdapter {
     this.last.remember(fileVersion(await stat(this.path, { bigint: true })), data);
   }
 
-  /** The first line of the file, which holds the head fields (stateText writes them first). */
+  /**
+   * The first line of the file, which holds the head fields (stateText writes them first). Only
+   * of a regular file: a read of anything else may not be repeated (a FIFO, a device).
+   */
   async peek(): Promise<StatePeek | undefined> {
+    if (!(await stat(this.path)).isFile()) return undefined;
     const handle = await open(this.path, 'r');
     try {
       const { buffer, bytesRead } = await handle.read(Buffer.alloc(peekBytes), 0, peekBytes, 0);
