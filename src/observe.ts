@@ -61,6 +61,8 @@ export async function observe(deps: PassDeps, options: PassOptions): Promise<Obs
   ]);
   if (peek && unchanged(peek, hasher, listed, scope))
     return unchangedPass(peek, hasher, scope, listed);
+  // Something moved: the lists' pages are garbage before the whole state is parsed on top of them.
+  if (peek) deps.collect?.();
   const loaded = (await early) ?? (await store.load());
   return compare(deps, options, { hasher, scope, listed, ...stateFor(hasher, loaded, store) });
 }
