@@ -40,6 +40,8 @@ export function parseConfigMapLocation(
  */
 export class ConfigMapAdapter implements StateAdapter {
   private head: V1ConfigMap | undefined;
+  /** The head a peek read, for the read that follows it in the same pass: one GET, not two. */
+  private peeked: V1ConfigMap | undefined;
   private readonly last = new LastRead();
 
   constructor(
@@ -62,7 +64,8 @@ export class ConfigMapAdapter implements StateAdapter {
   }
 
   async read(): Promise<unknown> {
-    this.head = await this.get(this.name);
+    this.head = this.peeked ?? (await this.get(this.name));
+    this.peeked = undefined;
     if (!this.head) {
       this.last.forget();
       return null;
@@ -87,6 +90,7 @@ export class ConfigMapAdapter implements StateAdapter {
 
   async write(data: unknown): Promise<void> {
     this.last.forget();
+    this.peeked = undefined;
     const generation = randomBytes(4).toString('hex');
     let parts = 0;
     try {
@@ -137,7 +141,8 @@ export class ConfigMapAdapter implements StateAdapter {
 
   /** The head ConfigMap alone: what a pass needs to tell that nothing moved (see fingerprint.ts). */
   async peek(): Promise<StatePeek | undefined> {
-    return peekOf((await this.get(this.name))?.data);
+    this.peeked = await this.get(this.name);
+    return peekOf(this.peeked?.data);
   }
 
   /** The state's text in parts of `chunkBytes` characters, made as they are written. */
